@@ -1,0 +1,45 @@
+"""The farm's inputs loaded together: recipes, platforms and where things live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import InputError
+from builder.platform import Platform, load_platforms
+from builder.recipe import Recipe, load_recipes
+from builder.tomlfields import Collector
+
+
+@dataclass(frozen=True, kw_only=True)
+class Farm:
+    root: Path
+    recipes: dict[str, Recipe]
+    platforms: dict[str, Platform]
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def pure_platform(self) -> Platform:
+        return next(p for p in self.platforms.values() if p.builds_pure)
+
+
+def load_farm(root: Path) -> Farm:
+    """Load and validate every recipe and platform; raise once with every problem."""
+    collector = Collector()
+    recipes = load_recipes(root / "recipes", collector)
+    platforms = load_platforms(root / "platforms", collector)
+    for recipe in recipes.values():
+        for i, pattern in enumerate(recipe.platforms):
+            if platforms and not any(recipe.selects(pid) for pid in platforms):
+                collector.add(
+                    code="R013", file=recipe.path, field=f"build.platforms[{i}]",
+                    message=f"{pattern!r} selects no platform",
+                    fix="use a glob over ids in platforms/, e.g. 'linux-*'",
+                )
+                break
+    if collector.problems:
+        raise InputError(collector.problems)
+    return Farm(root=root, recipes=recipes, platforms=platforms)

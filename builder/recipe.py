@@ -1,0 +1,279 @@
+"""Recipes: one TOML file per project, `recipes/<normalized-name>.toml`.
+
+A recipe pins one version of one project to one sdist (url + sha256) and says how to
+build and test it. The loader is strict and reports every problem in every file at
+once; the format is published as `schema/recipe.schema.json`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+from packaging.utils import canonicalize_name, is_normalized_name
+from packaging.version import InvalidVersion, Version
+
+from builder.tomlfields import Collector, Fields, read_toml
+
+SDIST_SUFFIXES = (".tar.gz", ".zip")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The builder owns these: a recipe that set them would make builds depend on the recipe
+# author's guess at paths, or undo the reproducibility measures.
+RESERVED_ENV = frozenset(
+    {"PATH", "HOME", "TMPDIR", "SOURCE_DATE_EPOCH", "PYTHONHASHSEED", "LANG", "LC_ALL", "TZ"}
+)
+
+SECTIONS = {"project", "source", "build", "test"}
+PROJECT_KEYS = {"name", "version", "license", "confusable-with"}
+SOURCE_KEYS = {"url", "sha256", "patches"}
+BUILD_KEYS = {
+    "pure", "env", "config-settings", "system-packages", "requires", "depends",
+    "platforms", "source-date-epoch", "timeout",
+}
+TEST_KEYS = {"imports", "commands"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Patch:
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    name: str
+    version: Version
+    license: str
+    url: str
+    sha256: str
+    patches: tuple[Patch, ...] = ()
+    pure: bool = False
+    env: tuple[tuple[str, str], ...] = ()
+    config_settings: tuple[tuple[str, str], ...] = ()
+    system_packages: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    depends: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ("*",)
+    source_date_epoch: int | None = None
+    timeout: int = 1800
+    test_imports: tuple[str, ...] = ()
+    test_commands: tuple[tuple[str, ...], ...] = ()
+    confusable_with: tuple[str, ...] = ()
+    path: Path = field(compare=False)
+    file_sha256: str
+
+    @property
+    def sdist_filename(self) -> str:
+        return urlparse(self.url).path.rsplit("/", 1)[-1]
+
+    def selects(self, platform_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(platform_id, pattern) for pattern in self.platforms)
+
+
+def _fix_url(name: str) -> str:
+    return f"use the sdist URL from https://pypi.org/pypi/{name}/json (`urls`, packagetype sdist)"
+
+
+def _load_one(path: Path, collector: Collector) -> Recipe | None:
+    data = read_toml(path, collector, code="R001")
+    if data is None:
+        return None
+    start = len(collector.problems)
+    top = Fields(
+        file=path, table=data, prefix="", collector=collector,
+        unknown_code="R002", missing_code="R003", type_code="R012",
+    )
+    top.check_keys(SECTIONS)
+    project, source = top.sub("project", required=True), top.sub("source", required=True)
+    build, test = top.sub("build", required=False), top.sub("test", required=False)
+    project.check_keys(PROJECT_KEYS)
+    source.check_keys(SOURCE_KEYS)
+    build.check_keys(BUILD_KEYS)
+    test.check_keys(TEST_KEYS)
+
+    name = project.get("name", str) or ""
+    if name:
+        if not is_normalized_name(name):
+            collector.add(
+                code="R005", file=path, field="project.name",
+                message=f"{name!r} is not a normalized project name",
+                fix=f"write it as {canonicalize_name(name)!r} (PEP 503 normalization)",
+            )
+        elif path.stem != name:
+            collector.add(
+                code="R004", file=path, field="project.name",
+                message=f"{name!r} does not match the file name {path.name!r}",
+                fix=f"rename the file to recipes/{name}.toml or fix the name",
+            )
+
+    version = None
+    raw_version = project.get("version", str)
+    if raw_version is not None:
+        try:
+            version = Version(raw_version)
+        except InvalidVersion:
+            collector.add(
+                code="R006", file=path, field="project.version",
+                message=f"{raw_version!r} is not a PEP 440 version",
+                fix="use the exact version string PyPI shows for the release",
+            )
+
+    license_expr = None
+    raw_license = project.get("license", str)
+    if raw_license is not None:
+        try:
+            license_expr = canonicalize_license_expression(raw_license)
+        except InvalidLicenseExpression as e:
+            collector.add(
+                code="R007", file=path, field="project.license",
+                message=f"{raw_license!r} is not a valid SPDX license expression ({e})",
+                fix="use SPDX identifiers, e.g. 'MIT', 'BSD-3-Clause', 'Apache-2.0 OR MIT'",
+            )
+    confusable = project.str_list("confusable-with")
+
+    url = source.get("url", str) or ""
+    if url:
+        parsed = urlparse(url)
+        if parsed.scheme != "https" or not url.endswith(SDIST_SUFFIXES):
+            collector.add(
+                code="R009", file=path, field="source.url",
+                message=f"{url!r} is not an https URL of an sdist (.tar.gz or .zip)",
+                fix=_fix_url(name or path.stem),
+            )
+        elif name and version is not None and not _sdist_matches(url, name, version):
+            collector.add(
+                code="R009", file=path, field="source.url",
+                message=f"the sdist {url.rsplit('/', 1)[-1]!r} is not {name} {version}",
+                fix=_fix_url(name),
+            )
+    sha256 = source.get("sha256", str) or ""
+    if "sha256" in source.table and sha256 and not _SHA256.fullmatch(sha256):
+        collector.add(
+            code="R008", file=path, field="source.sha256",
+            message=f"{sha256!r} is not 64 lower-case hex digits",
+            fix="copy `digests.sha256` of the sdist from PyPI's JSON API",
+        )
+    patches = []
+    for i, patch_name in enumerate(source.str_list("patches")):
+        patch_path = path.parent / "patches" / (name or path.stem) / patch_name
+        if Path(patch_name).name != patch_name or not patch_path.is_file():
+            collector.add(
+                code="R010", file=path, field=f"source.patches[{i}]",
+                message=f"no patch file {patch_path}",
+                fix=f"add the patch under recipes/patches/{name or path.stem}/ or remove it",
+            )
+            continue
+        patches.append(Patch(path=patch_path, sha256=_sha256_file(patch_path)))
+
+    env = build.str_table("env")
+    for key in env:
+        if not _ENV_NAME.fullmatch(key) or key in RESERVED_ENV:
+            collector.add(
+                code="R014", file=path, field=f"build.env.{key}",
+                message="is not a variable a recipe may set",
+                fix=f"the builder sets {', '.join(sorted(RESERVED_ENV))} itself; remove it",
+            )
+    timeout = build.get("timeout", int, default=1800)
+    if timeout is not None and timeout <= 0:
+        collector.add(
+            code="R012", file=path, field="build.timeout", message="must be positive",
+            fix="give the build's time limit in seconds",
+        )
+    epoch = build.get("source-date-epoch", int, default=None)
+    if epoch is not None and epoch < 315532800:
+        collector.add(
+            code="R012", file=path, field="build.source-date-epoch",
+            message="is before 1980, which a zip file cannot store",
+            fix="use a time after 1980-01-01 (315532800) or remove the key",
+        )
+    commands = []
+    for i, command in enumerate(test.str_list("commands")):
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as e:
+            argv = ()
+            message = f"cannot be split into words: {e}"
+        else:
+            message = "is empty"
+        if not argv:
+            collector.add(
+                code="R015", file=path, field=f"test.commands[{i}]", message=message,
+                fix="write a shell-like command line, e.g. \"python -c 'import x'\"",
+            )
+            continue
+        commands.append(argv)
+    requires = build.str_list("requires")
+    depends = build.str_list("depends")
+    for i, dep in enumerate(depends):
+        if not is_normalized_name(dep):
+            collector.add(
+                code="R005", file=path, field=f"build.depends[{i}]",
+                message=f"{dep!r} is not a normalized project name",
+                fix=f"write it as {canonicalize_name(dep)!r}",
+            )
+    if len(collector.problems) != start:
+        return None
+    return Recipe(
+        name=name, version=version or Version("0"), license=license_expr or "",
+        url=url, sha256=sha256, patches=tuple(patches),
+        pure=bool(build.get("pure", bool, default=False)),
+        env=tuple(sorted(env.items())),
+        config_settings=tuple(sorted(build.str_table("config-settings").items())),
+        system_packages=build.str_list("system-packages"),
+        requires=requires, depends=depends,
+        platforms=build.str_list("platforms") or ("*",),
+        source_date_epoch=epoch, timeout=timeout or 1800,
+        test_imports=test.str_list("imports"), test_commands=tuple(commands),
+        confusable_with=confusable, path=path, file_sha256=_sha256_file(path),
+    )
+
+
+def _sdist_matches(url: str, name: str, version: Version) -> bool:
+    filename = url.rsplit("/", 1)[-1]
+    stem = next(filename[: -len(s)] for s in SDIST_SUFFIXES if filename.endswith(s))
+    project, sep, raw = stem.rpartition("-")
+    if not sep:
+        return False
+    try:
+        return canonicalize_name(project) == name and Version(raw) == version
+    except InvalidVersion:
+        return False
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_recipes(directory: Path, collector: Collector) -> dict[str, Recipe]:
+    """Load every `*.toml` in `directory`; problems go to `collector`."""
+    recipes: dict[str, Recipe] = {}
+    seen: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.toml")):
+        key = canonicalize_name(path.stem)
+        if key in seen:
+            collector.add(
+                code="R011", file=path, field="project.name",
+                message=f"a second recipe for {key!r} (the first is {seen[key].name})",
+                fix="keep one recipe per project: IPWHL is singly-versioned",
+            )
+            continue
+        seen[key] = path
+        recipe = _load_one(path, collector)
+        if recipe is not None:
+            recipes[recipe.name] = recipe
+    for recipe in recipes.values():
+        for i, dep in enumerate(recipe.depends):
+            if dep not in recipes and (directory / f"{dep}.toml").exists() is False:
+                collector.add(
+                    code="R016", file=recipe.path, field=f"build.depends[{i}]",
+                    message=f"{dep!r} has no recipe in the set",
+                    fix=f"add recipes/{dep}.toml or remove it from build.depends",
+                )
+    return recipes
