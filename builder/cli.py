@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,13 @@ class Command(Protocol):
         ...
 
 
-# Each command lives in the module that owns its work; this list is the whole CLI.
-COMMAND_MODULES = ("builder.commands.build",)
+def _command_modules() -> list[str]:
+    """Every module of `builder.commands` is one or more subcommands."""
+    import builder.commands
+
+    return sorted(
+        f"builder.commands.{m.name}" for m in pkgutil.iter_modules(builder.commands.__path__)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     runners = {}
-    for name in COMMAND_MODULES:
+    for name in _command_modules():
         module: Command = importlib.import_module(name)  # type: ignore[assignment]
         before = set(subparsers.choices)
         module.add_parser(subparsers)

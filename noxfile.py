@@ -1,0 +1,57 @@
+"""Sessions of the IPWHL build farm. `nox -s build` is the main job; `nox -s tests` tests it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["build"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PYTHON = "3.11"
+CACHE = Path(os.environ.get("IPWHL_CACHE", Path.home() / ".cache" / "ipwhl"))
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """Build every recipe for every platform this machine can build; print a table."""
+    _install(session)
+    session.run("ipwhl", "build", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """All three tiers: unit, integration (real builds, pip, uv) and oracle (kubo)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff and mypy --strict over the builder."""
+    _install(session, "lint")
+    session.run("ruff", "check", "builder", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "builder")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """Refresh locks/: every build requirement of every recipe, pinned with hashes."""
+    _install(session)
+    session.run("ipwhl", "lock", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def kubo(session: nox.Session) -> None:
+    """Build the pinned kubo from the Go module proxy into the cache (once)."""
+    session.run("bash", str(ROOT / "tools" / "kubo.sh"), external=True)
