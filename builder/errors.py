@@ -34,6 +34,16 @@ class IpwhlError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\n    fix: {self.fix}" if self.fix else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Jobs run in worker processes; keep `fix` when an error crosses back.
+        return (_restore, (type(self), self.message, self.fix))
+
+
+def _restore(cls: type[IpwhlError], message: str, fix: str) -> IpwhlError:
+    error = IpwhlError.__new__(cls)
+    IpwhlError.__init__(error, message, fix=fix)
+    return error
+
 
 class InputError(IpwhlError):
     """Recipes or platforms are malformed; carries every problem found, not just the first."""
@@ -83,3 +93,11 @@ class WheelTestError(IpwhlError):
 
 class StoreError(IpwhlError):
     """The local store is inconsistent or cannot be written."""
+
+
+class UnixfsError(IpwhlError):
+    """A tree cannot be turned into a UnixFS DAG the way kubo would build it."""
+
+
+class CarError(IpwhlError):
+    """A CAR file is malformed, or its blocks do not match their CIDs."""

@@ -1,0 +1,160 @@
+"""Run one recipe's build backend for one interpreter, isolated and reproducible.
+
+The build happens at a fixed path, in a fresh environment holding exactly the locked
+build requirements, with a scrubbed environment (nothing of the caller's reaches the
+backend), SOURCE_DATE_EPOCH, umask 022, the flags REPRODUCIBILITY.md found necessary,
+and no network where `unshare -n` works.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from builder.errors import BuildError
+from builder.lock import Pin
+from builder.recipe import Recipe
+
+UMASK = 0o022
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildEnv:
+    """The environment variables a backend sees: this and nothing else."""
+
+    variables: tuple[tuple[str, str], ...]
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.variables)
+
+
+def backend_env(
+    recipe: Recipe, *, venv: Path, source: Path, home: Path, source_date_epoch: int
+) -> BuildEnv:
+    prefix_map = f"-ffile-prefix-map={source}=."
+    variables = {
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        "SOURCE_DATE_EPOCH": str(source_date_epoch),
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # CPPFLAGS, not CFLAGS: setuptools >= 75.7 lets CFLAGS replace the
+        # interpreter's own -O3 -g -DNDEBUG, but appends CPPFLAGS.
+        "CPPFLAGS": prefix_map,
+        # Some backends compile in a random temporary directory; stripping debug info
+        # removes every path it would leave behind, and the build-id derived from them.
+        "LDFLAGS": "-Wl,--strip-debug -Wl,--build-id=none",
+        "PIP_NO_INDEX": "1",
+        "UV_OFFLINE": "1",
+    }
+    variables.update(dict(recipe.env))
+    return BuildEnv(variables=tuple(sorted(variables.items())))
+
+
+@cache
+def network_isolation_works() -> bool:
+    """`unshare -n` needs root or user namespaces; say so instead of pretending."""
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True,
+                              timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def run_logged(
+    argv: list[str], *, log: Path, env: dict[str, str], cwd: Path, timeout: float, what: str,
+) -> None:
+    """Run `argv`, appending its output to `log`; raise with the log's tail on failure."""
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(argv)}\n".encode())
+        out.flush()
+        try:
+            result = subprocess.run(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                timeout=timeout, umask=UMASK, check=False, stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise BuildError(
+                f"{what} timed out after {timeout:.0f} s; log: {log}",
+                fix="raise build.timeout in the recipe if the build is just slow",
+            ) from e
+    if result.returncode != 0:
+        raise BuildError(
+            f"{what} failed (exit {result.returncode}); last lines of {log}:\n{tail(log)}",
+            fix="read the log; patch the recipe (source.patches, build.env) or its lock",
+        )
+
+
+def tail(log: Path, lines: int = 25) -> str:
+    text = log.read_text(errors="replace").splitlines()
+    return "\n".join("    | " + line for line in text[-lines:])
+
+
+def make_venv(
+    *, uv: str, python: Path, venv: Path, pins: list[Pin], extra_wheels: list[Path],
+    log: Path, tool_env: dict[str, str],
+) -> None:
+    """A fresh venv holding exactly `pins` (hash-checked) and `extra_wheels`."""
+    run_logged([uv, "venv", "--quiet", "--no-project", "--python", str(python), str(venv)],
+               log=log, env=tool_env, cwd=venv.parent, timeout=300, what="creating the venv")
+    if pins:
+        requirements = venv.parent / f"{venv.name}-requirements.txt"
+        requirements.write_text("".join(pin.line() + "\n" for pin in pins))
+        run_logged(
+            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+             "--require-hashes", "--no-deps", "--link-mode", "copy", "-r", str(requirements)],
+            log=log, env=tool_env, cwd=venv.parent, timeout=600,
+            what="installing the locked build requirements",
+        )
+    if extra_wheels:
+        run_logged(
+            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+             "--no-deps", "--offline", "--link-mode", "copy", *map(str, extra_wheels)],
+            log=log, env=tool_env, cwd=venv.parent, timeout=600,
+            what="installing the set's build dependencies",
+        )
+
+
+def apply_patches(recipe: Recipe, source: Path, *, log: Path, env: dict[str, str]) -> None:
+    for patch in recipe.patches:
+        run_logged(["patch", "-p1", "--forward", "--batch", "-i", str(patch.path)],
+                   log=log, env=env, cwd=source, timeout=60, what=f"applying {patch.path.name}")
+
+
+def run_backend(
+    recipe: Recipe, *, venv: Path, source: Path, outdir: Path, env: BuildEnv, log: Path,
+    isolate_network: bool,
+) -> Path:
+    """Run the PEP 517 backend through pypa/build; return the one wheel it made."""
+    argv = [str(venv / "bin" / "python"), "-m", "build", "--wheel", "--no-isolation",
+            "--outdir", str(outdir)]
+    argv += [f"--config-setting={key}={value}" for key, value in recipe.config_settings]
+    argv.append(str(source))
+    if isolate_network:
+        argv = ["unshare", "-n", "--", *argv]
+    run_logged(argv, log=log, env=env.as_dict(), cwd=source, timeout=recipe.timeout,
+               what=f"building {recipe.name} {recipe.version}")
+    wheels = sorted(outdir.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(
+            f"the backend made {len(wheels)} wheels for {recipe.name}, expected 1; log: {log}",
+            fix="check the project's build configuration",
+        )
+    return wheels[0]
+
+
+def reset_dir(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.chmod(path, 0o755)

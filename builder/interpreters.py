@@ -1,0 +1,86 @@
+"""Find this machine's interpreter for a platform, or say it has none.
+
+pyenv installs CPython 3.8-3.13 here but only its global one answers on PATH, so the
+pyenv root and uv's managed interpreters are searched too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as host
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from builder.platform import OS, Backend, Platform
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interpreter:
+    path: Path
+    version: str  # full version, e.g. 3.12.1
+    build: str  # sys.version: compiler and build date, part of the toolchain fingerprint
+
+
+_PROBE = (
+    "import json, sys, platform;"
+    "print(json.dumps({'v': platform.python_version(), 'b': sys.version,"
+    " 'impl': sys.implementation.name}))"
+)
+
+
+def _candidates(version: str) -> list[Path]:
+    found: list[Path] = []
+    exe = f"python{version}"
+    roots = [Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"]
+    for root in roots:
+        if root.is_dir():
+            # Newest patch release first: sort by the numeric version, not the string.
+            dirs = sorted(
+                (d for d in root.iterdir() if d.name.startswith(f"{version}.")),
+                key=lambda d: [int(x) if x.isdigit() else 0 for x in d.name.split(".")],
+                reverse=True,
+            )
+            found += [d / "bin" / exe for d in dirs]
+    uv_root = Path(os.environ.get("UV_PYTHON_INSTALL_DIR",
+                                  Path.home() / ".local" / "share" / "uv" / "python"))
+    if uv_root.is_dir():
+        found += sorted(uv_root.glob(f"cpython-{version}.*/bin/{exe}"), reverse=True)
+    on_path = shutil.which(exe)
+    if on_path and "shims" not in on_path:
+        found.append(Path(on_path))
+    return [p for p in found if p.is_file()]
+
+
+@cache
+def find_interpreter(python_version: str) -> Interpreter | None:
+    for path in _candidates(python_version):
+        try:
+            out = subprocess.run(
+                [str(path), "-I", "-c", _PROBE], capture_output=True, text=True,
+                timeout=30, check=True,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        info = json.loads(out)
+        if info["impl"] == "cpython" and info["v"].startswith(f"{python_version}."):
+            return Interpreter(path=path, version=info["v"], build=info["b"])
+    return None
+
+
+def why_not_buildable(platform: Platform) -> str | None:
+    """None if this machine can build `platform`, else the reason in plain words."""
+    if platform.backend is not Backend.NATIVE:
+        return f"backend {platform.backend} runs in CI"
+    if platform.os is not OS.LINUX or host.system() != "Linux":
+        return f"needs a {platform.os} host"
+    if platform.arch != host.machine():
+        return f"needs an {platform.arch} host (this is {host.machine()})"
+    if not platform.interpreter.startswith("cp"):
+        return "only CPython is built natively"
+    if find_interpreter(platform.python_version) is None:
+        return f"no CPython {platform.python_version} found (pyenv, uv or PATH)"
+    return None

@@ -1,0 +1,222 @@
+"""One job, start to end, in a worker process: build, repair, normalize, test, store.
+
+The parent computes a job's inputs and checks the store; only jobs with no record for
+exactly these inputs reach a worker. Workers return outcomes, never raise, so that one
+failing job never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from dataclasses import dataclass
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import Any
+
+from builder import build, normalize, repair
+from builder.errors import IpwhlError, WheelTestError
+from builder.fetch import extract_sdist
+from builder.interpreters import Interpreter
+from builder.lock import Pin
+from builder.plan import Job
+from builder.store import Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    store: Path
+    cache: Path
+    build_root: Path
+    uv: str
+    jobs: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildTask:
+    job: Job
+    sdist: Path
+    pins: tuple[Pin, ...]
+    depends_wheels: tuple[Path, ...]
+    interpreter: Interpreter
+    source_date_epoch: int
+    isolate_network: bool
+    settings: Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Built:
+    wheel: str
+    wheel_sha256: str
+    wheel_size: int
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestTask:
+    job: Job
+    wheel: str
+    wheel_sha256: str
+    links: tuple[tuple[str, str], ...]  # (wheel filename, sha256) of the set on this platform
+    interpreter: Interpreter
+    isolate_network: bool
+    settings: Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tested:
+    tests: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Failed:
+    stage: str
+    message: str
+    fix: str
+    seconds: float
+
+
+def job_dir(settings: Settings, job: Job) -> Path:
+    """Fixed per job, so that paths a backend records are the same on every rebuild."""
+    return settings.build_root / job.platform.id / job.recipe.name
+
+
+def _tool_env(settings: Settings) -> dict[str, str]:
+    # uv itself needs the network and its cache; the backend it sets up never gets them.
+    import os
+
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()),
+           "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1", "LANG": "C.UTF-8"}
+    for key in ("UV_CACHE_DIR", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "SSL_CERT_FILE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def run_build(task: BuildTask) -> Built | Failed:
+    start = time.monotonic()
+    job, settings = task.job, task.settings
+    directory = job_dir(settings, job)
+    log = directory.parent / f"{job.recipe.name}.log"
+    stage = "build"
+    try:
+        build.reset_dir(directory)
+        log.write_bytes(b"")
+        source = extract_sdist(task.sdist, directory / "sdist")
+        tool_env = _tool_env(settings)
+        build.apply_patches(job.recipe, source, log=log, env=tool_env)
+        venv = directory / "env"
+        build.make_venv(uv=settings.uv, python=task.interpreter.path, venv=venv,
+                        pins=list(task.pins), extra_wheels=list(task.depends_wheels),
+                        log=log, tool_env=tool_env)
+        home = directory / "home"
+        home.mkdir()
+        env = build.backend_env(job.recipe, venv=venv, source=source, home=home,
+                                source_date_epoch=task.source_date_epoch)
+        wheel = build.run_backend(job.recipe, venv=venv, source=source,
+                                  outdir=directory / "dist", env=env, log=log,
+                                  isolate_network=task.isolate_network)
+        _check_purity(job, wheel)
+        stage = "repair"
+        (directory / "repaired").mkdir()
+        wheel = repair.repair_wheel(wheel, platform=job.platform, out_dir=directory / "repaired",
+                                    log=log, source_date_epoch=task.source_date_epoch)
+        stage = "normalize"
+        (directory / "final").mkdir()
+        final = normalize.normalize_wheel(wheel, directory / "final",
+                                          source_date_epoch=task.source_date_epoch)
+        store = Store(root=settings.store)
+        sha = store.put_file(final)
+        return Built(wheel=final.name, wheel_sha256=sha, wheel_size=final.stat().st_size,
+                     seconds=time.monotonic() - start)
+    except IpwhlError as e:
+        return Failed(stage=stage, message=e.message, fix=e.fix,
+                      seconds=time.monotonic() - start)
+    except Exception as e:  # a bug or an OS error in one job must not stop the others
+        return Failed(stage=stage, message=f"{type(e).__name__}: {e}",
+                      fix="this looks like a bug in the farm; report it with the log",
+                      seconds=time.monotonic() - start)
+    finally:
+        if log.exists():
+            Store(root=settings.store).publish_log(log, project=job.recipe.name,
+                                                   platform=job.platform.id)
+
+
+def _check_purity(job: Job, wheel: Path) -> None:
+    pure = repair.is_pure(wheel)
+    if pure != job.recipe.pure:
+        should = "true" if pure else "false"
+        raise IpwhlError(
+            f"{job.recipe.name} built {wheel.name}, but its recipe says pure = "
+            f"{str(job.recipe.pure).lower()}",
+            fix=f"set `pure = {should}` under [build] in {job.recipe.path}",
+        )
+
+
+def run_test(task: TestTask) -> Tested | Failed:
+    """Install the wheel with its dependencies from the set only, then run the checks."""
+    start = time.monotonic()
+    job, settings = task.job, task.settings
+    directory = job_dir(settings, job) / "test"
+    log = directory.parent.parent / f"{job.recipe.name}.log"
+    store = Store(root=settings.store)
+    ran: list[str] = []
+    try:
+        build.reset_dir(directory)
+        if job.reuses:  # no build step ran for this job: start its log here
+            log.write_bytes(b"")
+        links = directory / "links"
+        links.mkdir()
+        for filename, sha in task.links:
+            (links / filename).symlink_to(store.blob(sha))
+        venv = directory / "env"
+        tool_env = _tool_env(settings)
+        build.make_venv(uv=settings.uv, python=task.interpreter.path, venv=venv, pins=[],
+                        extra_wheels=[], log=log, tool_env=tool_env)
+        build.run_logged(
+            [settings.uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+             "--no-index", "--find-links", str(links), "--link-mode", "copy",
+             f"{job.recipe.name}=={job.recipe.version}"],
+            log=log, env=tool_env, cwd=directory, timeout=600,
+            what=f"installing {task.wheel} with its dependencies from the set",
+        )
+        cwd = directory / "cwd"  # empty: imports must come from the installed wheel
+        cwd.mkdir()
+        env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8",
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        checks = [[str(venv / "bin" / "python"), "-c", f"import {module}"]
+                  for module in job.recipe.test_imports]
+        checks += [list(argv) for argv in job.recipe.test_commands]
+        for argv in checks:
+            if task.isolate_network:
+                argv = ["unshare", "-n", "--", *argv]
+            build.run_logged(argv, log=log, env=env, cwd=cwd, timeout=300,
+                             what=f"test `{' '.join(argv[-2:])}`")
+            ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
+        return Tested(tests=tuple(ran), seconds=time.monotonic() - start)
+    except IpwhlError as e:
+        error = WheelTestError(e.message, fix=e.fix or "fix the recipe's [test] section")
+        return Failed(stage="test", message=error.message, fix=error.fix,
+                      seconds=time.monotonic() - start)
+    except Exception as e:
+        return Failed(stage="test", message=f"{type(e).__name__}: {e}",
+                      fix="this looks like a bug in the farm; report it with the log",
+                      seconds=time.monotonic() - start)
+    finally:
+        if log.exists():
+            store.publish_log(log, project=job.recipe.name, platform=job.platform.id)
+
+
+def wheel_metadata(wheel: Path) -> dict[str, Any]:
+    """Name, version, Requires-Dist and Requires-Python from a wheel's METADATA."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        headers = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
+    return {
+        "name": headers["Name"],
+        "version": headers["Version"],
+        "requires_dist": headers.get_all("Requires-Dist") or [],
+        "requires_python": headers.get("Requires-Python"),
+    }

