@@ -24,7 +24,8 @@ _STYLE = {Status.BUILT: "green", Status.REUSED: "green", Status.CACHED: "cyan",
 
 class Reporter:
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        # Logs and CI are not terminals; give the closing table room for wheel names.
+        self.console = console or Console(highlight=False, width=None if _tty() else 220)
         self.ci = bool(os.environ.get("CI"))
         self._progress: Progress | None = None
         self._task: object = None
@@ -86,6 +87,12 @@ class Reporter:
         self.console.print(f"{len(outcomes)} jobs: {summary or 'none'}")
         for platform_id, why in sorted(unbuildable.items()):
             self.console.print(f"  not buildable here: {platform_id} ({why})")
+
+
+def _tty() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
 
 
 def _indent(text: str) -> str:
