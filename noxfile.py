@@ -25,6 +25,9 @@ def _install(session: nox.Session, *extras: str) -> None:
 def build(session: nox.Session) -> None:
     """Build every recipe for every platform this machine can build; print a table."""
     _install(session)
+    # Debian packages named by recipes (libyaml-dev, libffi-dev, ...): installed when
+    # root, else the error says which apt-get command to run.
+    session.run("ipwhl", "system-packages", "--install")
     session.run("ipwhl", "build", *session.posargs)
 
 
@@ -55,3 +58,17 @@ def lock(session: nox.Session) -> None:
 def kubo(session: nox.Session) -> None:
     """Build the pinned kubo from the Go module proxy into the cache (once)."""
     session.run("bash", str(ROOT / "tools" / "kubo.sh"), external=True)
+
+
+@nox.session(python=PYTHON)
+def reproduce(session: nox.Session) -> None:
+    """Build the whole set twice, from empty stores, in two checkout paths; compare."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "reproduce.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Scheduling efficiency on all cores and per-job overhead over a bare `python -m build`."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "bench.py"), *session.posargs)

@@ -15,12 +15,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from builder import job as jobs_
+from builder import system
 from builder.build import network_isolation_works
 from builder.errors import IpwhlError
 from builder.farm import Farm
 from builder.fetch import fetch_sdist
 from builder.inputs import Inputs, build_inputs, reuse_inputs
-from builder.interpreters import Interpreter, find_interpreter
+from builder.interpreters import find_interpreter
 from builder.lock import Lock, read_lock
 from builder.plan import Job, build_graph, runtime_requirements, test_closure
 from builder.store import Record, Store
@@ -191,6 +192,12 @@ def _start(job: Job, *, state: _State, store: Store, settings: jobs_.Settings,
         else:
             if job.recipe.name in fetch_errors:
                 raise fetch_errors[job.recipe.name]
+            if absent := system.missing(job.recipe.system_packages):
+                raise IpwhlError(
+                    f"{job.recipe.path}: build.system-packages: not installed: "
+                    f"{', '.join(absent)}",
+                    fix=f"run `ipwhl system-packages --install` (or apt-get install "
+                    f"{' '.join(absent)})")
             depends = {by_key[k].recipe.name: state.wheels[k][1] for k in graph_needs}
             inputs = build_inputs(
                 job, sdist=sdists[job.recipe.name], sdist_sha256=job.recipe.sha256,

@@ -1,0 +1,86 @@
+"""Throwaway farms for integration tests: real recipes, platforms and locks, copied.
+
+Each test gets its own checkout path, store and build root, so tests can run in any
+order and never see each other's wheels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+NATIVE = "linux-x86_64-cp312"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TestFarm:
+    root: Path
+    store: Path
+    build_root: Path
+    cache: Path
+
+    def build(self, *args: str) -> int:
+        return main(["--root", str(self.root), "build", "--store", str(self.store),
+                     "--build-root", str(self.build_root), "--cache", str(self.cache), *args])
+
+    def wheels(self) -> dict[tuple[str, str], str]:
+        """(project, platform) -> wheel sha256, from the store's records."""
+        import json
+
+        found = {}
+        for path in sorted((self.store / "records").glob("*.json")):
+            data = json.loads(path.read_text())
+            found[(data["project"], data["platform"])] = data["wheel_sha256"]
+        return found
+
+    def write_recipe(self, name: str, text: str) -> Path:
+        path = self.root / "recipes" / f"{name}.toml"
+        path.write_text(text)
+        return path
+
+
+def make_farm(base: Path, recipes: list[str], *, cache: Path) -> TestFarm:
+    """A farm at `base` holding copies of the repo's `recipes` and all its platforms."""
+    root = base / "checkout"
+    (root / "recipes").mkdir(parents=True)
+    for name in recipes:
+        shutil.copy(REPO / "recipes" / f"{name}.toml", root / "recipes")
+    shutil.copytree(REPO / "platforms", root / "platforms")
+    shutil.copytree(REPO / "locks", root / "locks")
+    return TestFarm(root=root, store=base / "store", build_root=base / "build-root", cache=cache)
+
+
+def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> tuple[str, str]:
+    """Write a generated sdist into the download cache; return (url, sha256).
+
+    The cache is keyed by sha256, which is what the fetch stage trusts, so a recipe
+    pinning this hash finds it there without a server.
+    """
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        for path, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{path}")
+            info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    blob = buffer.getvalue()
+    sha = hashlib.sha256(blob).hexdigest()
+    filename = f"{name}-{version}.tar.gz"
+    target = cache / "sdists" / sha / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(blob)
+    return f"https://example.invalid/{filename}", sha
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    if not directory.exists():
+        return {}
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}

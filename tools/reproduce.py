@@ -1,0 +1,63 @@
+"""Build the whole set twice and compare every wheel's sha256 (`nox -s reproduce`).
+
+Each run gets a fresh copy of the farm's inputs at its own path, an empty store of its
+own, its own build root and its own time; only the recipes, platforms and locks are
+shared. Any difference is a reproducibility bug and fails the session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INPUTS = ("recipes", "platforms", "locks")
+
+
+def run_once(base: Path, label: str, extra: list[str]) -> dict[tuple[str, str], str]:
+    checkout = base / f"checkout-{label}"
+    for name in INPUTS:
+        shutil.copytree(ROOT / name, checkout / name)
+    store = base / f"store-{label}"
+    argv = ["ipwhl", "--root", str(checkout), "build", "--store", str(store),
+            "--build-root", str(base / f"build-root-{label}"), *extra]
+    print(f"==> run {label}: {' '.join(argv)}", flush=True)
+    started = time.monotonic()
+    code = subprocess.run(argv, check=False).returncode
+    print(f"==> run {label}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
+    wheels = {}
+    for record in sorted((store / "records").glob("*.json")):
+        data = json.loads(record.read_text())
+        wheels[(data["project"], data["platform"])] = data["wheel_sha256"]
+    return wheels
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("build_args", nargs="*", help="passed to `ipwhl build`")
+    parser.add_argument("--pause", type=float, default=2.0,
+                        help="seconds between the runs, so their clocks differ")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ipwhl-reproduce-") as tmp:
+        first = run_once(Path(tmp), "a", args.build_args)
+        time.sleep(args.pause)
+        second = run_once(Path(tmp), "b", args.build_args)
+    keys = sorted(set(first) | set(second))
+    same = [k for k in keys if first.get(k) and first.get(k) == second.get(k)]
+    print(f"\n{'project':24} {'platform':22} {'first':18} {'second':18} result")
+    for key in keys:
+        a, b = first.get(key, "-"), second.get(key, "-")
+        result = "identical" if key in same else "DIFFERS"
+        print(f"{key[0]:24} {key[1]:22} {a[:16]:18} {b[:16]:18} {result}")
+    print(f"\n{len(same)} of {len(keys)} wheels identical across two independent builds")
+    return 0 if keys and len(same) == len(keys) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
