@@ -7,6 +7,7 @@ and lets the importer hash a file chunk without copying it into a message.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
