@@ -8,7 +8,6 @@ and no network where `unshare -n` works.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -65,14 +64,24 @@ def network_isolation_works() -> bool:
     if shutil.which("unshare") is None:
         return False
     try:
-        return subprocess.run(["unshare", "-n", "true"], capture_output=True,
-                              timeout=10, check=False).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "-n", "true"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.SubprocessError):
         return False
 
 
 def run_logged(
-    argv: list[str], *, log: Path, env: dict[str, str], cwd: Path, timeout: float, what: str,
+    argv: list[str],
+    *,
+    log: Path,
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float,
+    what: str,
 ) -> None:
     """Run `argv`, appending its output to `log`; raise with the log's tail on failure."""
     with log.open("ab") as out:
@@ -80,8 +89,15 @@ def run_logged(
         out.flush()
         try:
             result = subprocess.run(
-                argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                timeout=timeout, umask=UMASK, check=False, stdin=subprocess.DEVNULL,
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                timeout=timeout,
+                umask=UMASK,
+                check=False,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as e:
             raise BuildError(
@@ -101,49 +117,115 @@ def tail(log: Path, lines: int = 25) -> str:
 
 
 def make_venv(
-    *, uv: str, python: Path, venv: Path, pins: list[Pin], extra_wheels: list[Path],
-    log: Path, tool_env: dict[str, str],
+    *,
+    uv: str,
+    python: Path,
+    venv: Path,
+    pins: list[Pin],
+    extra_wheels: list[Path],
+    log: Path,
+    tool_env: dict[str, str],
 ) -> None:
     """A fresh venv holding exactly `pins` (hash-checked) and `extra_wheels`."""
-    run_logged([uv, "venv", "--quiet", "--no-project", "--python", str(python), str(venv)],
-               log=log, env=tool_env, cwd=venv.parent, timeout=300, what="creating the venv")
+    run_logged(
+        [uv, "venv", "--quiet", "--no-project", "--python", str(python), str(venv)],
+        log=log,
+        env=tool_env,
+        cwd=venv.parent,
+        timeout=300,
+        what="creating the venv",
+    )
     if pins:
         requirements = venv.parent / f"{venv.name}-requirements.txt"
         requirements.write_text("".join(pin.line() + "\n" for pin in pins))
         run_logged(
-            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-             "--require-hashes", "--no-deps", "--link-mode", "copy", "-r", str(requirements)],
-            log=log, env=tool_env, cwd=venv.parent, timeout=600,
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--require-hashes",
+                "--no-deps",
+                "--link-mode",
+                "copy",
+                "-r",
+                str(requirements),
+            ],
+            log=log,
+            env=tool_env,
+            cwd=venv.parent,
+            timeout=600,
             what="installing the locked build requirements",
         )
     if extra_wheels:
         run_logged(
-            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-             "--no-deps", "--offline", "--link-mode", "copy", *map(str, extra_wheels)],
-            log=log, env=tool_env, cwd=venv.parent, timeout=600,
+            [
+                uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--no-deps",
+                "--offline",
+                "--link-mode",
+                "copy",
+                *map(str, extra_wheels),
+            ],
+            log=log,
+            env=tool_env,
+            cwd=venv.parent,
+            timeout=600,
             what="installing the set's build dependencies",
         )
 
 
 def apply_patches(recipe: Recipe, source: Path, *, log: Path, env: dict[str, str]) -> None:
     for patch in recipe.patches:
-        run_logged(["patch", "-p1", "--forward", "--batch", "-i", str(patch.path)],
-                   log=log, env=env, cwd=source, timeout=60, what=f"applying {patch.path.name}")
+        run_logged(
+            ["patch", "-p1", "--forward", "--batch", "-i", str(patch.path)],
+            log=log,
+            env=env,
+            cwd=source,
+            timeout=60,
+            what=f"applying {patch.path.name}",
+        )
 
 
 def run_backend(
-    recipe: Recipe, *, venv: Path, source: Path, outdir: Path, env: BuildEnv, log: Path,
+    recipe: Recipe,
+    *,
+    venv: Path,
+    source: Path,
+    outdir: Path,
+    env: BuildEnv,
+    log: Path,
     isolate_network: bool,
 ) -> Path:
     """Run the PEP 517 backend through pypa/build; return the one wheel it made."""
-    argv = [str(venv / "bin" / "python"), "-m", "build", "--wheel", "--no-isolation",
-            "--outdir", str(outdir)]
+    argv = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "build",
+        "--wheel",
+        "--no-isolation",
+        "--outdir",
+        str(outdir),
+    ]
     argv += [f"--config-setting={key}={value}" for key, value in recipe.config_settings]
     argv.append(str(source))
     if isolate_network:
         argv = ["unshare", "-n", "--", *argv]
-    run_logged(argv, log=log, env=env.as_dict(), cwd=source, timeout=recipe.timeout,
-               what=f"building {recipe.name} {recipe.version}")
+    run_logged(
+        argv,
+        log=log,
+        env=env.as_dict(),
+        cwd=source,
+        timeout=recipe.timeout,
+        what=f"building {recipe.name} {recipe.version}",
+    )
     wheels = sorted(outdir.glob("*.whl"))
     if len(wheels) != 1:
         raise BuildError(
@@ -157,4 +239,3 @@ def reset_dir(path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    os.chmod(path, 0o755)

@@ -17,11 +17,11 @@ from builder.errors import IpwhlError
 class Command(Protocol):
     """A command module: `add_parser` declares its arguments, `run` does the work."""
 
-    def add_parser(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        ...
+    def add_parser(
+        self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+    ) -> None: ...
 
-    def run(self, args: argparse.Namespace) -> int:
-        ...
+    def run(self, args: argparse.Namespace) -> int: ...
 
 
 def _command_modules() -> list[str]:
@@ -37,13 +37,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ipwhl", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ipwhl {__version__}")
     parser.add_argument(
-        "--root", type=Path, default=Path.cwd(),
+        "--root",
+        type=Path,
+        default=Path.cwd(),
         help="the farm checkout holding recipes/, platforms/ and locks/ (default: .)",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     runners = {}
     for name in _command_modules():
-        module: Command = importlib.import_module(name)  # type: ignore[assignment]
+        module: Command = importlib.import_module(name)
         before = set(subparsers.choices)
         module.add_parser(subparsers)
         for added in set(subparsers.choices) - before:

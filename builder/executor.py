@@ -64,7 +64,9 @@ def _log_path(store: Store, job: Job) -> Path:
 
 
 def execute(
-    farm: Farm, jobs: list[Job], settings: jobs_.Settings,
+    farm: Farm,
+    jobs: list[Job],
+    settings: jobs_.Settings,
     on_outcome: Callable[[Outcome], None] = lambda _: None,
 ) -> list[Outcome]:
     store = Store(root=settings.store)
@@ -94,7 +96,8 @@ def execute(
         state.wheels[job.key] = (name, sha)
         meta = jobs_.wheel_metadata(store.blob(sha))
         state.requires.setdefault(job.platform.id, {})[job.recipe.name] = runtime_requirements(
-            meta["requires_dist"], job.platform)
+            meta["requires_dist"], job.platform
+        )
 
     graph = build_graph(jobs)
     sorter = graphlib.TopologicalSorter(graph)
@@ -105,10 +108,20 @@ def execute(
         while sorter.is_active() or running or state.waiting_tests:
             for key in sorter.get_ready():
                 job = by_key[key]
-                task = _start(job, state=state, store=store, settings=settings, sdists=sdists,
-                              fetch_errors=fetch_errors, lock_for=lock_for, isolate=isolate,
-                              graph_needs=graph[key],
-                              by_key=by_key, finish=finish, note_wheel=note_wheel)
+                task = _start(
+                    job,
+                    state=state,
+                    store=store,
+                    settings=settings,
+                    sdists=sdists,
+                    fetch_errors=fetch_errors,
+                    lock_for=lock_for,
+                    isolate=isolate,
+                    graph_needs=graph[key],
+                    by_key=by_key,
+                    finish=finish,
+                    note_wheel=note_wheel,
+                )
                 if isinstance(task, jobs_.BuildTask):
                     running[pool.submit(jobs_.run_build, task)] = ("build", key)
                 elif task == "test":
@@ -116,8 +129,15 @@ def execute(
                 if key in state.done or key in state.wheels:
                     sorter.done(key)
             for key, job in list(state.waiting_tests.items()):
-                test = _test_task(job, state=state, store=store, settings=settings,
-                                  by_key=by_key, isolate=isolate, finish=finish)
+                test = _test_task(
+                    job,
+                    state=state,
+                    store=store,
+                    settings=settings,
+                    by_key=by_key,
+                    isolate=isolate,
+                    finish=finish,
+                )
                 if test is None:
                     continue
                 del state.waiting_tests[key]
@@ -133,10 +153,15 @@ def execute(
                 job = by_key[key]
                 result = future.result()
                 if isinstance(result, jobs_.Failed):
-                    finish(Outcome(job=job, status=Status.FAILED, seconds=result.seconds,
-                                   log=_log_path(store, job),
-                                   message=f"{result.stage}: {result.message}\n"
-                                   f"    fix: {result.fix}"))
+                    finish(
+                        Outcome(
+                            job=job,
+                            status=Status.FAILED,
+                            seconds=result.seconds,
+                            log=_log_path(store, job),
+                            message=f"{result.stage}: {result.message}\n    fix: {result.fix}",
+                        )
+                    )
                     if kind == "build":
                         sorter.done(key)
                 elif isinstance(result, jobs_.Built):
@@ -171,38 +196,60 @@ def _fetch_all(
     return sdists, errors
 
 
-def _start(job: Job, *, state: _State, store: Store, settings: jobs_.Settings,
-           sdists: dict[str, Path], fetch_errors: dict[str, IpwhlError],
-           lock_for: Callable[[str], Lock], isolate: bool, graph_needs: set[str],
-           by_key: dict[str, Job], finish: Callable[[Outcome], None],
-           note_wheel: Callable[[Job, str, str], None]) -> jobs_.BuildTask | str | None:
+def _start(
+    job: Job,
+    *,
+    state: _State,
+    store: Store,
+    settings: jobs_.Settings,
+    sdists: dict[str, Path],
+    fetch_errors: dict[str, IpwhlError],
+    lock_for: Callable[[str], Lock],
+    isolate: bool,
+    graph_needs: set[str],
+    by_key: dict[str, Job],
+    finish: Callable[[Outcome], None],
+    note_wheel: Callable[[Job, str, str], None],
+) -> jobs_.BuildTask | str | None:
     """Decide what a ready job needs: nothing (cached), a build, or only a test."""
     blocked = [k for k in sorted(graph_needs) if k not in state.wheels]
     if blocked:
-        finish(Outcome(job=job, status=Status.SKIPPED,
-                       message=f"needs {', '.join(blocked)}, which did not build"))
+        finish(
+            Outcome(
+                job=job,
+                status=Status.SKIPPED,
+                message=f"needs {', '.join(blocked)}, which did not build",
+            )
+        )
         return None
     interpreter = find_interpreter(job.platform.python_version)
     assert interpreter is not None  # only buildable platforms are planned
     try:
         if job.reuses:
             pure_key = f"{job.recipe.name}@{job.reuses}"
-            inputs = reuse_inputs(job, pure_wheel_sha256=state.wheels[pure_key][1],
-                                  interpreter=interpreter)
+            inputs = reuse_inputs(
+                job, pure_wheel_sha256=state.wheels[pure_key][1], interpreter=interpreter
+            )
         else:
             if job.recipe.name in fetch_errors:
                 raise fetch_errors[job.recipe.name]
             if absent := system.missing(job.recipe.system_packages):
                 raise IpwhlError(
-                    f"{job.recipe.path}: build.system-packages: not installed: "
-                    f"{', '.join(absent)}",
+                    f"{job.recipe.path}: build.system-packages: not installed: {', '.join(absent)}",
                     fix=f"run `ipwhl system-packages --install` (or apt-get install "
-                    f"{' '.join(absent)})")
+                    f"{' '.join(absent)})",
+                )
             depends = {by_key[k].recipe.name: state.wheels[k][1] for k in graph_needs}
             inputs = build_inputs(
-                job, sdist=sdists[job.recipe.name], sdist_sha256=job.recipe.sha256,
-                lock=lock_for(job.platform.interpreter), interpreter=interpreter,
-                depends=depends, build_root=settings.build_root, isolate_network=isolate)
+                job,
+                sdist=sdists[job.recipe.name],
+                sdist_sha256=job.recipe.sha256,
+                lock=lock_for(job.platform.interpreter),
+                interpreter=interpreter,
+                depends=depends,
+                build_root=settings.build_root,
+                isolate_network=isolate,
+            )
     except IpwhlError as e:
         finish(Outcome(job=job, status=Status.FAILED, message=f"prepare: {e}"))
         return None
@@ -210,18 +257,29 @@ def _start(job: Job, *, state: _State, store: Store, settings: jobs_.Settings,
     record = store.get_record(inputs.hash)
     if record is not None:
         note_wheel(job, record.wheel, record.wheel_sha256)
-        finish(Outcome(job=job, status=Status.CACHED, wheel=record.wheel,
-                       sha256=record.wheel_sha256, log=_log_path(store, job)))
+        finish(
+            Outcome(
+                job=job,
+                status=Status.CACHED,
+                wheel=record.wheel,
+                sha256=record.wheel_sha256,
+                log=_log_path(store, job),
+            )
+        )
         return None
     if job.reuses:
         pure_key = f"{job.recipe.name}@{job.reuses}"
         note_wheel(job, *state.wheels[pure_key])
         return "test"
     return jobs_.BuildTask(
-        job=job, sdist=sdists[job.recipe.name], pins=inputs.pins,
+        job=job,
+        sdist=sdists[job.recipe.name],
+        pins=inputs.pins,
         depends_wheels=tuple(_named_blob(store, state.wheels[k], settings) for k in graph_needs),
-        interpreter=interpreter, source_date_epoch=inputs.source_date_epoch,
-        isolate_network=isolate, settings=settings,
+        interpreter=interpreter,
+        source_date_epoch=inputs.source_date_epoch,
+        isolate_network=isolate,
+        settings=settings,
     )
 
 
@@ -235,9 +293,16 @@ def _named_blob(store: Store, wheel: tuple[str, str], settings: jobs_.Settings) 
     return link
 
 
-def _test_task(job: Job, *, state: _State, store: Store, settings: jobs_.Settings,
-               by_key: dict[str, Job], isolate: bool,
-               finish: Callable[[Outcome], None]) -> jobs_.TestTask | str | None:
+def _test_task(
+    job: Job,
+    *,
+    state: _State,
+    store: Store,
+    settings: jobs_.Settings,
+    by_key: dict[str, Job],
+    isolate: bool,
+    finish: Callable[[Outcome], None],
+) -> jobs_.TestTask | str | None:
     """The job's test once every wheel of its runtime closure exists; else None (wait)."""
     requires = state.requires.get(job.platform.id, {})
     closure, unknown = test_closure(job.recipe.name, requires)
@@ -245,13 +310,24 @@ def _test_task(job: Job, *, state: _State, store: Store, settings: jobs_.Setting
     for name in sorted(unknown):
         key = on_platform.get(name)
         if key is None:
-            finish(Outcome(job=job, status=Status.FAILED, log=_log_path(store, job),
-                           message=f"test: needs {name!r} at run time, which has no recipe "
-                           f"for {job.platform.id}\n    fix: add recipes/{name}.toml"))
+            finish(
+                Outcome(
+                    job=job,
+                    status=Status.FAILED,
+                    log=_log_path(store, job),
+                    message=f"test: needs {name!r} at run time, which has no recipe "
+                    f"for {job.platform.id}\n    fix: add recipes/{name}.toml",
+                )
+            )
             return "failed"
         if key in state.done and key not in state.wheels:
-            finish(Outcome(job=job, status=Status.SKIPPED,
-                           message=f"test: needs {name}, which did not build"))
+            finish(
+                Outcome(
+                    job=job,
+                    status=Status.SKIPPED,
+                    message=f"test: needs {name}, which did not build",
+                )
+            )
             return "failed"
         if key not in state.wheels:
             return None
@@ -259,23 +335,49 @@ def _test_task(job: Job, *, state: _State, store: Store, settings: jobs_.Setting
     name, sha = state.wheels[job.key]
     interpreter = find_interpreter(job.platform.python_version)
     assert interpreter is not None
-    return jobs_.TestTask(job=job, wheel=name, wheel_sha256=sha, links=links,
-                          interpreter=interpreter, isolate_network=isolate, settings=settings)
+    return jobs_.TestTask(
+        job=job,
+        wheel=name,
+        wheel_sha256=sha,
+        links=links,
+        interpreter=interpreter,
+        isolate_network=isolate,
+        settings=settings,
+    )
 
 
-def _record(job: Job, tested: jobs_.Tested, *, state: _State, store: Store,
-            finish: Callable[[Outcome], None]) -> None:
+def _record(
+    job: Job,
+    tested: jobs_.Tested,
+    *,
+    state: _State,
+    store: Store,
+    finish: Callable[[Outcome], None],
+) -> None:
     name, sha = state.wheels[job.key]
     inputs = state.inputs[job.key]
     record = Record(
-        project=job.recipe.name, version=str(job.recipe.version), platform=job.platform.id,
-        input_hash=inputs.hash, inputs=inputs.values, wheel=name, wheel_sha256=sha,
-        wheel_size=store.blob(sha).stat().st_size, built_on=job.reuses or job.platform.id,
+        project=job.recipe.name,
+        version=str(job.recipe.version),
+        platform=job.platform.id,
+        input_hash=inputs.hash,
+        inputs=inputs.values,
+        wheel=name,
+        wheel_sha256=sha,
+        wheel_size=store.blob(sha).stat().st_size,
+        built_on=job.reuses or job.platform.id,
         network_isolated=bool(inputs.values.get("network-isolated", False)),
         tests=tested.tests,
     )
     store.put_record(record)
     seconds = state.built_seconds.get(job.key, 0.0) + tested.seconds
-    finish(Outcome(job=job, status=Status.REUSED if job.reuses else Status.BUILT,
-                   seconds=seconds, wheel=name, sha256=sha, log=_log_path(store, job)))
-
+    finish(
+        Outcome(
+            job=job,
+            status=Status.REUSED if job.reuses else Status.BUILT,
+            seconds=seconds,
+            wheel=name,
+            sha256=sha,
+            log=_log_path(store, job),
+        )
+    )

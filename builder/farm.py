@@ -35,7 +35,9 @@ def load_farm(root: Path) -> Farm:
         for i, pattern in enumerate(recipe.platforms):
             if platforms and not any(recipe.selects(pid) for pid in platforms):
                 collector.add(
-                    code="R013", file=recipe.path, field=f"build.platforms[{i}]",
+                    code="R013",
+                    file=recipe.path,
+                    field=f"build.platforms[{i}]",
                     message=f"{pattern!r} selects no platform",
                     fix="use a glob over ids in platforms/, e.g. 'linux-*'",
                 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -113,38 +112,45 @@ def _inside(link_parent: PurePosixPath, target: str) -> bool:
 
 def _extract_tar(sdist: Path, dest: Path) -> None:
     try:
-        archive = tarfile.open(sdist)
+        with tarfile.open(sdist) as archive:
+            _extract_checked_tar(sdist, archive, dest)
     except tarfile.TarError as e:
-        raise UnsafeArchive(f"{sdist.name} is not a readable tar archive: {e}",
-                            fix="check the recipe's source.url points at an sdist") from e
-    with archive:
-        members = archive.getmembers()
-        for member in members:
-            path = _check_member(sdist, member.name)
-            if member.issym() or member.islnk():
-                base = path.parent if member.issym() else PurePosixPath()
-                if not _inside(base, member.linkname):
-                    raise UnsafeArchive(
-                        f"{sdist.name}: link {member.name!r} points outside the tree "
-                        f"({member.linkname!r})",
-                        fix="this sdist is malformed or malicious; do not use it",
-                    )
-            elif not (member.isfile() or member.isdir()):
+        raise UnsafeArchive(
+            f"{sdist.name} is not a readable tar archive: {e}",
+            fix="check the recipe's source.url points at an sdist",
+        ) from e
+
+
+def _extract_checked_tar(sdist: Path, archive: tarfile.TarFile, dest: Path) -> None:
+    members = archive.getmembers()
+    for member in members:
+        path = _check_member(sdist, member.name)
+        if member.issym() or member.islnk():
+            base = path.parent if member.issym() else PurePosixPath()
+            if not _inside(base, member.linkname):
                 raise UnsafeArchive(
-                    f"{sdist.name}: member {member.name!r} is a device or fifo",
+                    f"{sdist.name}: link {member.name!r} points outside the tree "
+                    f"({member.linkname!r})",
                     fix="this sdist is malformed or malicious; do not use it",
                 )
-        dest.mkdir(parents=True)
-        # The checks above are ours; the data filter is a second line of defence.
-        archive.extractall(dest, members=members, filter="data")
+        elif not (member.isfile() or member.isdir()):
+            raise UnsafeArchive(
+                f"{sdist.name}: member {member.name!r} is a device or fifo",
+                fix="this sdist is malformed or malicious; do not use it",
+            )
+    dest.mkdir(parents=True)
+    # Every member was checked above; the data filter is a second line of defence.
+    archive.extractall(dest, members=members, filter="data")
 
 
 def _extract_zip(sdist: Path, dest: Path) -> None:
     try:
         archive = zipfile.ZipFile(sdist)
     except zipfile.BadZipFile as e:
-        raise UnsafeArchive(f"{sdist.name} is not a readable zip archive: {e}",
-                            fix="check the recipe's source.url points at an sdist") from e
+        raise UnsafeArchive(
+            f"{sdist.name} is not a readable zip archive: {e}",
+            fix="check the recipe's source.url points at an sdist",
+        ) from e
     with archive:
         for info in archive.infolist():
             _check_member(sdist, info.filename)
@@ -154,7 +160,7 @@ def _extract_zip(sdist: Path, dest: Path) -> None:
                     fix="this sdist is malformed or malicious; do not use it",
                 )
         dest.mkdir(parents=True)
-        archive.extractall(dest)
+        archive.extractall(dest)  # noqa: S202 - every member was checked above
     # zipfile drops modes; give files the plain modes a tar would under umask 022.
     for dirpath, _dirs, files in os.walk(dest):
         for name in files:
@@ -173,13 +179,3 @@ def newest_mtime(sdist: Path) -> int:
             )
     with tarfile.open(sdist) as archive:
         return max((int(m.mtime) for m in archive.getmembers()), default=0)
-
-
-def copy_into(src: Path, dest: Path) -> None:
-    """Copy atomically: a reader never sees half of `dest`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".part-", delete=False) as tmp:
-        with src.open("rb") as f:
-            shutil.copyfileobj(f, tmp, _CHUNK)
-    Path(tmp.name).chmod(0o644)
-    Path(tmp.name).replace(dest)

@@ -35,14 +35,24 @@ def source_date_epoch(job: Job, sdist: Path) -> int:
 
 
 def build_inputs(
-    job: Job, *, sdist: Path, sdist_sha256: str, lock: Lock, interpreter: Interpreter,
-    depends: dict[str, str], build_root: Path, isolate_network: bool,
+    job: Job,
+    *,
+    sdist: Path,
+    sdist_sha256: str,
+    lock: Lock,
+    interpreter: Interpreter,
+    depends: dict[str, str],
+    build_root: Path,
+    isolate_network: bool,
 ) -> Inputs:
     who = f"{job.recipe.path}"
     requires = sdist_build_requires(sdist) + list(job.recipe.requires) + [FRONTEND]
     env = job.platform.marker_environment()
-    wanted = [r for r in parse_requirements(requires, who=who)
-              if r.marker is None or r.marker.evaluate(env)]
+    wanted = [
+        r
+        for r in parse_requirements(requires, who=who)
+        if r.marker is None or r.marker.evaluate(env)
+    ]
     pins = tuple(lock.closure(wanted, who=who))
     epoch = source_date_epoch(job, sdist)
     values: dict[str, Any] = {

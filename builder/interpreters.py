@@ -45,8 +45,9 @@ def _candidates(version: str) -> list[Path]:
                 reverse=True,
             )
             found += [d / "bin" / exe for d in dirs]
-    uv_root = Path(os.environ.get("UV_PYTHON_INSTALL_DIR",
-                                  Path.home() / ".local" / "share" / "uv" / "python"))
+    uv_root = Path(
+        os.environ.get("UV_PYTHON_INSTALL_DIR", Path.home() / ".local" / "share" / "uv" / "python")
+    )
     if uv_root.is_dir():
         found += sorted(uv_root.glob(f"cpython-{version}.*/bin/{exe}"), reverse=True)
     on_path = shutil.which(exe)
@@ -60,8 +61,11 @@ def find_interpreter(python_version: str) -> Interpreter | None:
     for path in _candidates(python_version):
         try:
             out = subprocess.run(
-                [str(path), "-I", "-c", _PROBE], capture_output=True, text=True,
-                timeout=30, check=True,
+                [str(path), "-I", "-c", _PROBE],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
             ).stdout
         except (OSError, subprocess.SubprocessError):
             continue

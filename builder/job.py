@@ -86,8 +86,13 @@ def _tool_env(settings: Settings) -> dict[str, str]:
     # uv itself needs the network and its cache; the backend it sets up never gets them.
     import os
 
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()),
-           "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1", "LANG": "C.UTF-8"}
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_CONFIG": "1",
+        "LANG": "C.UTF-8",
+    }
     for key in ("UV_CACHE_DIR", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "SSL_CERT_FILE"):
         if key in os.environ:
             env[key] = os.environ[key]
@@ -107,40 +112,70 @@ def run_build(task: BuildTask) -> Built | Failed:
         tool_env = _tool_env(settings)
         build.apply_patches(job.recipe, source, log=log, env=tool_env)
         venv = directory / "env"
-        build.make_venv(uv=settings.uv, python=task.interpreter.path, venv=venv,
-                        pins=list(task.pins), extra_wheels=list(task.depends_wheels),
-                        log=log, tool_env=tool_env)
+        build.make_venv(
+            uv=settings.uv,
+            python=task.interpreter.path,
+            venv=venv,
+            pins=list(task.pins),
+            extra_wheels=list(task.depends_wheels),
+            log=log,
+            tool_env=tool_env,
+        )
         home = directory / "home"
         home.mkdir()
-        env = build.backend_env(job.recipe, venv=venv, source=source, home=home,
-                                source_date_epoch=task.source_date_epoch)
-        wheel = build.run_backend(job.recipe, venv=venv, source=source,
-                                  outdir=directory / "dist", env=env, log=log,
-                                  isolate_network=task.isolate_network)
+        env = build.backend_env(
+            job.recipe,
+            venv=venv,
+            source=source,
+            home=home,
+            source_date_epoch=task.source_date_epoch,
+        )
+        wheel = build.run_backend(
+            job.recipe,
+            venv=venv,
+            source=source,
+            outdir=directory / "dist",
+            env=env,
+            log=log,
+            isolate_network=task.isolate_network,
+        )
         _check_purity(job, wheel)
         stage = "repair"
         (directory / "repaired").mkdir()
-        wheel = repair.repair_wheel(wheel, platform=job.platform, out_dir=directory / "repaired",
-                                    log=log, source_date_epoch=task.source_date_epoch)
+        wheel = repair.repair_wheel(
+            wheel,
+            platform=job.platform,
+            out_dir=directory / "repaired",
+            log=log,
+            source_date_epoch=task.source_date_epoch,
+        )
         stage = "normalize"
         (directory / "final").mkdir()
-        final = normalize.normalize_wheel(wheel, directory / "final",
-                                          source_date_epoch=task.source_date_epoch)
+        final = normalize.normalize_wheel(
+            wheel, directory / "final", source_date_epoch=task.source_date_epoch
+        )
         store = Store(root=settings.store)
         sha = store.put_file(final)
-        return Built(wheel=final.name, wheel_sha256=sha, wheel_size=final.stat().st_size,
-                     seconds=time.monotonic() - start)
+        return Built(
+            wheel=final.name,
+            wheel_sha256=sha,
+            wheel_size=final.stat().st_size,
+            seconds=time.monotonic() - start,
+        )
     except IpwhlError as e:
-        return Failed(stage=stage, message=e.message, fix=e.fix,
-                      seconds=time.monotonic() - start)
+        return Failed(stage=stage, message=e.message, fix=e.fix, seconds=time.monotonic() - start)
     except Exception as e:  # a bug or an OS error in one job must not stop the others
-        return Failed(stage=stage, message=f"{type(e).__name__}: {e}",
-                      fix="this looks like a bug in the farm; report it with the log",
-                      seconds=time.monotonic() - start)
+        return Failed(
+            stage=stage,
+            message=f"{type(e).__name__}: {e}",
+            fix="this looks like a bug in the farm; report it with the log",
+            seconds=time.monotonic() - start,
+        )
     finally:
         if log.exists():
-            Store(root=settings.store).publish_log(log, project=job.recipe.name,
-                                                   platform=job.platform.id)
+            Store(root=settings.store).publish_log(
+                log, project=job.recipe.name, platform=job.platform.id
+            )
 
 
 def _check_purity(job: Job, wheel: Path) -> None:
@@ -172,37 +207,69 @@ def run_test(task: TestTask) -> Tested | Failed:
             (links / filename).symlink_to(store.blob(sha))
         venv = directory / "env"
         tool_env = _tool_env(settings)
-        build.make_venv(uv=settings.uv, python=task.interpreter.path, venv=venv, pins=[],
-                        extra_wheels=[], log=log, tool_env=tool_env)
+        build.make_venv(
+            uv=settings.uv,
+            python=task.interpreter.path,
+            venv=venv,
+            pins=[],
+            extra_wheels=[],
+            log=log,
+            tool_env=tool_env,
+        )
         build.run_logged(
-            [settings.uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-             "--no-index", "--find-links", str(links), "--link-mode", "copy",
-             f"{job.recipe.name}=={job.recipe.version}"],
-            log=log, env=tool_env, cwd=directory, timeout=600,
+            [
+                settings.uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                "--no-index",
+                "--find-links",
+                str(links),
+                "--link-mode",
+                "copy",
+                f"{job.recipe.name}=={job.recipe.version}",
+            ],
+            log=log,
+            env=tool_env,
+            cwd=directory,
+            timeout=600,
             what=f"installing {task.wheel} with its dependencies from the set",
         )
         cwd = directory / "cwd"  # empty: imports must come from the installed wheel
         cwd.mkdir()
-        env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        checks = [[str(venv / "bin" / "python"), "-c", f"import {module}"]
-                  for module in job.recipe.test_imports]
+        env = {
+            "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+            "HOME": str(cwd),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        checks = [
+            [str(venv / "bin" / "python"), "-c", f"import {module}"]
+            for module in job.recipe.test_imports
+        ]
         checks += [list(argv) for argv in job.recipe.test_commands]
         for argv in checks:
             if task.isolate_network:
                 argv = ["unshare", "-n", "--", *argv]
-            build.run_logged(argv, log=log, env=env, cwd=cwd, timeout=300,
-                             what=f"test `{' '.join(argv[-2:])}`")
+            build.run_logged(
+                argv, log=log, env=env, cwd=cwd, timeout=300, what=f"test `{' '.join(argv[-2:])}`"
+            )
             ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
         return Tested(tests=tuple(ran), seconds=time.monotonic() - start)
     except IpwhlError as e:
         error = WheelTestError(e.message, fix=e.fix or "fix the recipe's [test] section")
-        return Failed(stage="test", message=error.message, fix=error.fix,
-                      seconds=time.monotonic() - start)
+        return Failed(
+            stage="test", message=error.message, fix=error.fix, seconds=time.monotonic() - start
+        )
     except Exception as e:
-        return Failed(stage="test", message=f"{type(e).__name__}: {e}",
-                      fix="this looks like a bug in the farm; report it with the log",
-                      seconds=time.monotonic() - start)
+        return Failed(
+            stage="test",
+            message=f"{type(e).__name__}: {e}",
+            fix="this looks like a bug in the farm; report it with the log",
+            seconds=time.monotonic() - start,
+        )
     finally:
         if log.exists():
             store.publish_log(log, project=job.recipe.name, platform=job.platform.id)
@@ -211,8 +278,9 @@ def run_test(task: TestTask) -> Tested | Failed:
 def wheel_metadata(wheel: Path) -> dict[str, Any]:
     """Name, version, Requires-Dist and Requires-Python from a wheel's METADATA."""
     with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist()
-                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        name = next(
+            n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+        )
         headers = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
     return {
         "name": headers["Name"],

@@ -14,7 +14,7 @@ import subprocess
 import tarfile
 import tomllib
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -79,47 +79,58 @@ _PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)")
 _HASH = re.compile(r"--hash=(sha256:[0-9a-f]{64})")
 
 
+@dataclass(kw_only=True)
+class _Reading:
+    """The pin being read: uv writes a pin's hashes and `# via` lines after it."""
+
+    name: str
+    version: str
+    hashes: list[str] = field(default_factory=list)
+    via: set[str] = field(default_factory=set)
+
+    def pin(self) -> Pin:
+        return Pin(
+            name=self.name,
+            version=Version(self.version),
+            hashes=tuple(self.hashes),
+            required_by=tuple(sorted(self.via)),
+        )
+
+
 def read_lock(path: Path) -> Lock:
     """Parse a `uv pip compile --generate-hashes` output with its `# via` annotations."""
     if not path.is_file():
         raise LockError(f"no build lock {path}", fix="run `nox -s lock`")
-    pins: dict[str, Pin] = {}
-    current: dict[str, object] | None = None
+    readings: list[_Reading] = []
     in_via = False
-
-    def flush() -> None:
-        if current is not None:
-            name = str(current["name"])
-            pins[name] = Pin(
-                name=name, version=Version(str(current["version"])),
-                hashes=tuple(current["hashes"]),  # type: ignore[call-overload]
-                required_by=tuple(sorted(current["via"])),  # type: ignore[call-overload]
-            )
-
     for raw in path.read_text().splitlines():
         line = raw.strip()
+        current = readings[-1] if readings else None
         if match := _PIN.match(raw):
-            flush()
-            current = {"name": canonicalize_name(match[1]), "version": match[2],
-                       "hashes": [], "via": set()}
-            current["hashes"].extend(_HASH.findall(raw))  # type: ignore[attr-defined]
+            readings.append(
+                _Reading(
+                    name=canonicalize_name(match[1]), version=match[2], hashes=_HASH.findall(raw)
+                )
+            )
             in_via = False
         elif current is not None and line.startswith("--hash="):
-            current["hashes"].extend(_HASH.findall(line))  # type: ignore[attr-defined]
+            current.hashes.extend(_HASH.findall(line))
         elif current is not None and line.startswith("# via"):
-            rest = line[len("# via"):].strip()
+            rest = line[len("# via") :].strip()
             in_via = not rest
             if rest:
-                current["via"].add(_via_name(rest))  # type: ignore[attr-defined]
+                current.via.add(_via_name(rest))
         elif current is not None and in_via and line.startswith("#   "):
-            current["via"].add(_via_name(line[1:].strip()))  # type: ignore[attr-defined]
+            current.via.add(_via_name(line[1:].strip()))
         elif line and not line.startswith("#"):
             in_via = False
-    flush()
+    pins = {r.name: r.pin() for r in readings}
     for pin in pins.values():
         if not pin.hashes:
-            raise LockError(f"{path}: {pin.name} has no hashes",
-                            fix="run `nox -s lock` (it compiles with --generate-hashes)")
+            raise LockError(
+                f"{path}: {pin.name} has no hashes",
+                fix="run `nox -s lock` (it compiles with --generate-hashes)",
+            )
     return Lock(path=path, pins=pins)
 
 
@@ -132,9 +143,9 @@ def sdist_build_requires(sdist: Path) -> list[str]:
     data = _read_pyproject(sdist)
     if data is None:
         return list(LEGACY_REQUIRES)
-    system = data.get("build-system", {})
-    requires = system.get("requires", list(LEGACY_REQUIRES)) if system else LEGACY_REQUIRES
-    return [str(r) for r in requires]
+    system = data.get("build-system")
+    requires = system.get("requires", LEGACY_REQUIRES) if isinstance(system, dict) else None
+    return [str(r) for r in (requires or LEGACY_REQUIRES)]
 
 
 def _read_pyproject(sdist: Path) -> dict[str, object] | None:
@@ -159,18 +170,35 @@ def parse_requirements(lines: list[str], *, who: str) -> list[Requirement]:
         try:
             parsed.append(Requirement(text))
         except InvalidRequirement as e:
-            raise LockError(f"{who}: build requirement {text!r} is invalid: {e}",
-                            fix="correct it in the recipe's build.requires") from e
+            raise LockError(
+                f"{who}: build requirement {text!r} is invalid: {e}",
+                fix="correct it in the recipe's build.requires",
+            ) from e
     return parsed
 
 
 def compile_lock(requirements_in: Path, out: Path, *, python_version: str, uv: str) -> None:
     """Compile `requirements_in` for one interpreter with uv, hashes included."""
     result = subprocess.run(
-        [uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
-         "--python-version", python_version, "--python-platform", "x86_64-unknown-linux-gnu",
-         "--output-file", str(out), str(requirements_in.name)],
-        cwd=requirements_in.parent, capture_output=True, text=True, check=False,
+        [
+            uv,
+            "pip",
+            "compile",
+            "--quiet",
+            "--generate-hashes",
+            "--no-header",
+            "--python-version",
+            python_version,
+            "--python-platform",
+            "x86_64-unknown-linux-gnu",
+            "--output-file",
+            str(out),
+            str(requirements_in.name),
+        ],
+        cwd=requirements_in.parent,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise LockError(

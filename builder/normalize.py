@@ -10,6 +10,7 @@ import base64
 import hashlib
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + digest.decode()
 
 
-def _order(dist_info: str) -> object:
+def _order(dist_info: str) -> Callable[[Entry], tuple[int, str]]:
     def key(entry: Entry) -> tuple[int, str]:
         # The wheel spec asks for .dist-info last and RECORD last of all, so that a
         # streaming installer sees the payload first.
@@ -51,25 +52,32 @@ def read_entries(wheel: Path) -> list[Entry]:
             if info.is_dir():
                 continue
             mode = info.external_attr >> 16
-            entries.append(Entry(name=info.filename, data=archive.read(info),
-                                 executable=bool(mode & 0o111)))
+            entries.append(
+                Entry(name=info.filename, data=archive.read(info), executable=bool(mode & 0o111))
+            )
     return entries
 
 
 def normalize_wheel(wheel: Path, out_dir: Path, *, source_date_epoch: int) -> Path:
     """Write the normalized copy of `wheel` into `out_dir` and return its path."""
-    name, version, _build, _tags = parse_wheel_filename(wheel.name)
+    parse_wheel_filename(wheel.name)  # refuse a misnamed wheel before any work
     entries = read_entries(wheel)
     dist_info = next(
-        (e.name.split("/")[0] for e in entries
-         if e.name.count("/") == 1 and e.name.endswith(".dist-info/WHEEL")), None,
+        (
+            e.name.split("/")[0]
+            for e in entries
+            if e.name.count("/") == 1 and e.name.endswith(".dist-info/WHEEL")
+        ),
+        None,
     )
     if dist_info is None:
-        raise BuildError(f"{wheel.name} has no .dist-info/WHEEL",
-                         fix="the backend produced a broken wheel; check its log")
+        raise BuildError(
+            f"{wheel.name} has no .dist-info/WHEEL",
+            fix="the backend produced a broken wheel; check its log",
+        )
     record_name = f"{dist_info}/RECORD"
     _check_record(wheel, entries, record_name)
-    payload = sorted((e for e in entries if e.name != record_name), key=_order(dist_info))  # type: ignore[arg-type]
+    payload = sorted((e for e in entries if e.name != record_name), key=_order(dist_info))
     rows = [f"{e.name},{_record_hash(e.data)},{len(e.data)}" for e in payload]
     record = "\n".join([*rows, f"{record_name},,"]) + "\n"
     payload.append(Entry(name=record_name, data=record.encode(), executable=False))
@@ -85,7 +93,6 @@ def normalize_wheel(wheel: Path, out_dir: Path, *, source_date_epoch: int) -> Pa
             info.external_attr = (0o100755 if entry.executable else 0o100644) << 16
             archive.writestr(info, entry.data, compresslevel=_COMPRESSLEVEL)
     tmp.replace(out)
-    del name, version
     return out
 
 
@@ -93,15 +100,18 @@ def _check_record(wheel: Path, entries: list[Entry], record_name: str) -> None:
     """Refuse a wheel whose RECORD disagrees with its content: normalizing would hide it."""
     record = next((e for e in entries if e.name == record_name), None)
     if record is None:
-        raise BuildError(f"{wheel.name} has no {record_name}",
-                         fix="the backend produced a broken wheel; check its log")
-    listed = {}
+        raise BuildError(
+            f"{wheel.name} has no {record_name}",
+            fix="the backend produced a broken wheel; check its log",
+        )
+    listed: dict[str, str] = {}
     for line in record.data.decode().splitlines():
         path, _, rest = line.partition(",")
-        digest = rest.partition(",")[0]
-        listed[path] = digest
+        listed[path] = rest.partition(",")[0]
     for entry in entries:
-        digest = listed.get(entry.name)
-        if digest and digest != _record_hash(entry.data):
-            raise BuildError(f"{wheel.name}: {entry.name} does not match its RECORD hash",
-                             fix="the wheel was altered after it was built; rebuild it")
+        expected = listed.get(entry.name)
+        if expected and expected != _record_hash(entry.data):
+            raise BuildError(
+                f"{wheel.name}: {entry.name} does not match its RECORD hash",
+                fix="the wheel was altered after it was built; rebuild it",
+            )

@@ -82,9 +82,7 @@ def runtime_requirements(requires_dist: Iterable[str], platform: Platform) -> li
     return sorted(set(names))
 
 
-def test_closure(
-    project: str, requires: Mapping[str, list[str]]
-) -> tuple[set[str], set[str]]:
+def test_closure(project: str, requires: Mapping[str, list[str]]) -> tuple[set[str], set[str]]:
     """Runtime closure of `project` over the wheels known so far.
 
     Returns (closure, unknown): `unknown` names are in the closure but have no

@@ -82,8 +82,13 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
         return None
     start = len(collector.problems)
     fields = Fields(
-        file=path, table=data, prefix="", collector=collector,
-        unknown_code="P002", missing_code="P003", type_code="P004",
+        file=path,
+        table=data,
+        prefix="",
+        collector=collector,
+        unknown_code="P002",
+        missing_code="P003",
+        type_code="P004",
     )
     fields.check_keys(KEYS)
     raw_os = fields.get("os", str) or ""
@@ -97,45 +102,66 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
     os_ = OS(raw_os) if raw_os in OS.__members__.values() else None
     if raw_os and os_ is None:
         collector.add(
-            code="P004", file=path, field="os", message=f"{raw_os!r} is not a known OS",
+            code="P004",
+            file=path,
+            field="os",
+            message=f"{raw_os!r} is not a known OS",
             fix=f"use one of: {', '.join(OS)}",
         )
     if raw_backend not in Backend.__members__.values():
         collector.add(
-            code="P004", file=path, field="backend",
+            code="P004",
+            file=path,
+            field="backend",
             message=f"{raw_backend!r} is not a known backend",
             fix=f"use one of: {', '.join(Backend)}",
         )
     if os_ is not None and arch and arch not in _ARCHES[os_]:
         collector.add(
-            code="P004", file=path, field="arch", message=f"{arch!r} is not an arch of {os_}",
+            code="P004",
+            file=path,
+            field="arch",
+            message=f"{arch!r} is not an arch of {os_}",
             fix=f"use one of: {', '.join(sorted(_ARCHES[os_]))}",
         )
     if interpreter and not _INTERPRETER.fullmatch(interpreter):
         collector.add(
-            code="P005", file=path, field="interpreter",
+            code="P005",
+            file=path,
+            field="interpreter",
             message=f"{interpreter!r} is not an interpreter tag",
             fix="write it as a wheel python tag, e.g. 'cp312'",
         )
     if policy and arch and not policy.endswith(arch.lower()) and os_ is not OS.MACOS:
         collector.add(
-            code="P006", file=path, field="policy",
+            code="P006",
+            file=path,
+            field="policy",
             message=f"{policy!r} is not a policy for arch {arch!r}",
             fix=f"use a policy ending in _{arch.lower()}, e.g. manylinux_2_28_{arch}",
         )
     expected_id = f"{raw_os}-{arch}-{interpreter}"
     if raw_os and arch and interpreter and path.stem != expected_id:
         collector.add(
-            code="P007", file=path, field="(file name)",
+            code="P007",
+            file=path,
+            field="(file name)",
             message=f"the file name does not match its contents ({expected_id})",
             fix=f"rename it to platforms/{expected_id}.toml",
         )
     if len(collector.problems) != start or os_ is None:
         return None
     return Platform(
-        id=path.stem, os=os_, arch=arch, interpreter=interpreter, policy=policy,
-        backend=Backend(raw_backend), libc=libc, builds_pure=builds_pure,
-        path=path, file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        id=path.stem,
+        os=os_,
+        arch=arch,
+        interpreter=interpreter,
+        policy=policy,
+        backend=Backend(raw_backend),
+        libc=libc,
+        builds_pure=builds_pure,
+        path=path,
+        file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )
 
 
@@ -148,7 +174,9 @@ def load_platforms(directory: Path, collector: Collector) -> dict[str, Platform]
     pure = [p for p in platforms.values() if p.builds_pure]
     if platforms and len(pure) != 1:
         collector.add(
-            code="P008", file=directory, field="builds-pure",
+            code="P008",
+            file=directory,
+            field="builds-pure",
             message=f"{len(pure)} platforms say `builds-pure = true`"
             + (f" ({', '.join(p.id for p in pure)})" if pure else ""),
             fix="mark exactly one platform: pure wheels are built once, there, for all",

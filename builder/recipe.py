@@ -34,8 +34,15 @@ SECTIONS = {"project", "source", "build", "test"}
 PROJECT_KEYS = {"name", "version", "license", "confusable-with"}
 SOURCE_KEYS = {"url", "sha256", "patches"}
 BUILD_KEYS = {
-    "pure", "env", "config-settings", "system-packages", "requires", "depends",
-    "platforms", "source-date-epoch", "timeout",
+    "pure",
+    "env",
+    "config-settings",
+    "system-packages",
+    "requires",
+    "depends",
+    "platforms",
+    "source-date-epoch",
+    "timeout",
 }
 TEST_KEYS = {"imports", "commands"}
 
@@ -87,8 +94,13 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         return None
     start = len(collector.problems)
     top = Fields(
-        file=path, table=data, prefix="", collector=collector,
-        unknown_code="R002", missing_code="R003", type_code="R012",
+        file=path,
+        table=data,
+        prefix="",
+        collector=collector,
+        unknown_code="R002",
+        missing_code="R003",
+        type_code="R012",
     )
     top.check_keys(SECTIONS)
     project, source = top.sub("project", required=True), top.sub("source", required=True)
@@ -102,13 +114,17 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
     if name:
         if not is_normalized_name(name):
             collector.add(
-                code="R005", file=path, field="project.name",
+                code="R005",
+                file=path,
+                field="project.name",
                 message=f"{name!r} is not a normalized project name",
                 fix=f"write it as {canonicalize_name(name)!r} (PEP 503 normalization)",
             )
         elif path.stem != name:
             collector.add(
-                code="R004", file=path, field="project.name",
+                code="R004",
+                file=path,
+                field="project.name",
                 message=f"{name!r} does not match the file name {path.name!r}",
                 fix=f"rename the file to recipes/{name}.toml or fix the name",
             )
@@ -120,7 +136,9 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             version = Version(raw_version)
         except InvalidVersion:
             collector.add(
-                code="R006", file=path, field="project.version",
+                code="R006",
+                file=path,
+                field="project.version",
                 message=f"{raw_version!r} is not a PEP 440 version",
                 fix="use the exact version string PyPI shows for the release",
             )
@@ -132,7 +150,9 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             license_expr = canonicalize_license_expression(raw_license)
         except InvalidLicenseExpression as e:
             collector.add(
-                code="R007", file=path, field="project.license",
+                code="R007",
+                file=path,
+                field="project.license",
                 message=f"{raw_license!r} is not a valid SPDX license expression ({e})",
                 fix="use SPDX identifiers, e.g. 'MIT', 'BSD-3-Clause', 'Apache-2.0 OR MIT'",
             )
@@ -143,20 +163,26 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         parsed = urlparse(url)
         if parsed.scheme != "https" or not url.endswith(SDIST_SUFFIXES):
             collector.add(
-                code="R009", file=path, field="source.url",
+                code="R009",
+                file=path,
+                field="source.url",
                 message=f"{url!r} is not an https URL of an sdist (.tar.gz or .zip)",
                 fix=_fix_url(name or path.stem),
             )
         elif name and version is not None and not _sdist_matches(url, name, version):
             collector.add(
-                code="R009", file=path, field="source.url",
+                code="R009",
+                file=path,
+                field="source.url",
                 message=f"the sdist {url.rsplit('/', 1)[-1]!r} is not {name} {version}",
                 fix=_fix_url(name),
             )
     sha256 = source.get("sha256", str) or ""
     if "sha256" in source.table and sha256 and not _SHA256.fullmatch(sha256):
         collector.add(
-            code="R008", file=path, field="source.sha256",
+            code="R008",
+            file=path,
+            field="source.sha256",
             message=f"{sha256!r} is not 64 lower-case hex digits",
             fix="copy `digests.sha256` of the sdist from PyPI's JSON API",
         )
@@ -165,7 +191,9 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         patch_path = path.parent / "patches" / (name or path.stem) / patch_name
         if Path(patch_name).name != patch_name or not patch_path.is_file():
             collector.add(
-                code="R010", file=path, field=f"source.patches[{i}]",
+                code="R010",
+                file=path,
+                field=f"source.patches[{i}]",
                 message=f"no patch file {patch_path}",
                 fix=f"add the patch under recipes/patches/{name or path.stem}/ or remove it",
             )
@@ -176,20 +204,27 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
     for key in env:
         if not _ENV_NAME.fullmatch(key) or key in RESERVED_ENV:
             collector.add(
-                code="R014", file=path, field=f"build.env.{key}",
+                code="R014",
+                file=path,
+                field=f"build.env.{key}",
                 message="is not a variable a recipe may set",
                 fix=f"the builder sets {', '.join(sorted(RESERVED_ENV))} itself; remove it",
             )
     timeout = build.get("timeout", int, default=1800)
     if timeout is not None and timeout <= 0:
         collector.add(
-            code="R012", file=path, field="build.timeout", message="must be positive",
+            code="R012",
+            file=path,
+            field="build.timeout",
+            message="must be positive",
             fix="give the build's time limit in seconds",
         )
     epoch = build.get("source-date-epoch", int, default=None)
     if epoch is not None and epoch < 315532800:
         collector.add(
-            code="R012", file=path, field="build.source-date-epoch",
+            code="R012",
+            file=path,
+            field="build.source-date-epoch",
             message="is before 1980, which a zip file cannot store",
             fix="use a time after 1980-01-01 (315532800) or remove the key",
         )
@@ -204,7 +239,10 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             message = "is empty"
         if not argv:
             collector.add(
-                code="R015", file=path, field=f"test.commands[{i}]", message=message,
+                code="R015",
+                file=path,
+                field=f"test.commands[{i}]",
+                message=message,
                 fix="write a shell-like command line, e.g. \"python -c 'import x'\"",
             )
             continue
@@ -214,24 +252,35 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
     for i, dep in enumerate(depends):
         if not is_normalized_name(dep):
             collector.add(
-                code="R005", file=path, field=f"build.depends[{i}]",
+                code="R005",
+                file=path,
+                field=f"build.depends[{i}]",
                 message=f"{dep!r} is not a normalized project name",
                 fix=f"write it as {canonicalize_name(dep)!r}",
             )
     if len(collector.problems) != start:
         return None
     return Recipe(
-        name=name, version=version or Version("0"), license=license_expr or "",
-        url=url, sha256=sha256, patches=tuple(patches),
+        name=name,
+        version=version or Version("0"),
+        license=license_expr or "",
+        url=url,
+        sha256=sha256,
+        patches=tuple(patches),
         pure=bool(build.get("pure", bool, default=False)),
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(build.str_table("config-settings").items())),
         system_packages=build.str_list("system-packages"),
-        requires=requires, depends=depends,
+        requires=requires,
+        depends=depends,
         platforms=build.str_list("platforms") or ("*",),
-        source_date_epoch=epoch, timeout=timeout or 1800,
-        test_imports=test.str_list("imports"), test_commands=tuple(commands),
-        confusable_with=confusable, path=path, file_sha256=_sha256_file(path),
+        source_date_epoch=epoch,
+        timeout=timeout or 1800,
+        test_imports=test.str_list("imports"),
+        test_commands=tuple(commands),
+        confusable_with=confusable,
+        path=path,
+        file_sha256=_sha256_file(path),
     )
 
 
@@ -259,7 +308,9 @@ def load_recipes(directory: Path, collector: Collector) -> dict[str, Recipe]:
         key = canonicalize_name(path.stem)
         if key in seen:
             collector.add(
-                code="R011", file=path, field="project.name",
+                code="R011",
+                file=path,
+                field="project.name",
                 message=f"a second recipe for {key!r} (the first is {seen[key].name})",
                 fix="keep one recipe per project: IPWHL is singly-versioned",
             )
@@ -272,7 +323,9 @@ def load_recipes(directory: Path, collector: Collector) -> dict[str, Recipe]:
         for i, dep in enumerate(recipe.depends):
             if dep not in recipes and (directory / f"{dep}.toml").exists() is False:
                 collector.add(
-                    code="R016", file=recipe.path, field=f"build.depends[{i}]",
+                    code="R016",
+                    file=recipe.path,
+                    field=f"build.depends[{i}]",
                     message=f"{dep!r} has no recipe in the set",
                     fix=f"add recipes/{dep}.toml or remove it from build.depends",
                 )

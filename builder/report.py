@@ -18,8 +18,13 @@ from rich.table import Table
 
 from builder.executor import Outcome, Status
 
-_STYLE = {Status.BUILT: "green", Status.REUSED: "green", Status.CACHED: "cyan",
-          Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
+_STYLE = {
+    Status.BUILT: "green",
+    Status.REUSED: "green",
+    Status.CACHED: "cyan",
+    Status.FAILED: "bold red",
+    Status.SKIPPED: "yellow",
+}
 
 
 class Reporter:
@@ -46,8 +51,14 @@ class Reporter:
         if self.ci or not self.console.is_terminal:
             yield
             return
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=self.console, transient=True) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        ) as progress:
             self._progress = progress
             self._task = progress.add_task("jobs", total=total)
             try:
@@ -75,12 +86,20 @@ class Reporter:
             table.add_column(column, overflow="fold")
         for o in sorted(outcomes, key=lambda o: (o.job.recipe.name, o.job.platform.id)):
             style = _STYLE[o.status]
-            log = str(o.log.relative_to(root)) if o.log and o.log.is_relative_to(root) else (
-                str(o.log) if o.log else "")
-            table.add_row(o.job.recipe.name, o.job.platform.id,
-                          f"[{style}]{o.status}[/{style}]",
-                          f"{o.seconds:.1f}s" if o.seconds else "", o.wheel,
-                          o.sha256[:16], log)
+            log = (
+                str(o.log.relative_to(root))
+                if o.log and o.log.is_relative_to(root)
+                else (str(o.log) if o.log else "")
+            )
+            table.add_row(
+                o.job.recipe.name,
+                o.job.platform.id,
+                f"[{style}]{o.status}[/{style}]",
+                f"{o.seconds:.1f}s" if o.seconds else "",
+                o.wheel,
+                o.sha256[:16],
+                log,
+            )
         self.console.print(table)
         counts = Counter(o.status for o in outcomes)
         summary = ", ".join(f"{counts[s]} {s}" for s in Status if counts[s])

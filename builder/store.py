@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -106,16 +105,20 @@ class Store:
         try:
             record = Record.from_json(path.read_bytes())
         except (ValueError, TypeError, KeyError) as e:
-            raise StoreError(f"{path} is not a valid build record: {e}",
-                             fix=f"delete {path}; the job will be rebuilt") from e
+            raise StoreError(
+                f"{path} is not a valid build record: {e}",
+                fix=f"delete {path}; the job will be rebuilt",
+            ) from e
         if record.input_hash != input_hash or not self.has_blob(record.wheel_sha256):
             return None
         return record
 
     def put_record(self, record: Record) -> Path:
         if not self.has_blob(record.wheel_sha256):
-            raise StoreError(f"record {record.input_hash} names a blob not in the store",
-                             fix="this is a bug in the farm; report it")
+            raise StoreError(
+                f"record {record.input_hash} names a blob not in the store",
+                fix="this is a bug in the farm; report it",
+            )
         final = self.record_path(record.input_hash)
         with tempfile.NamedTemporaryFile(dir=self._tmp(), delete=False) as tmp:
             tmp.write(record.to_json())
@@ -135,7 +138,7 @@ class Store:
         readable.parent.mkdir(parents=True, exist_ok=True)
         tmp = readable.with_name(f".{readable.name}.part")
         shutil.copyfile(log, tmp)
-        os.chmod(tmp, 0o644)
+        tmp.chmod(0o644)
         tmp.replace(readable)
         return readable
 

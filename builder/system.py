@@ -15,8 +15,9 @@ from builder.errors import IpwhlError
 def _installed(package: str) -> bool:
     if shutil.which("dpkg-query") is None:
         return False
-    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True, check=False
+    )
     return result.returncode == 0 and "install ok installed" in result.stdout
 
 
@@ -31,13 +32,17 @@ def install(packages: Iterable[str]) -> list[str]:
         return []
     command = f"apt-get install -y {' '.join(todo)}"
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise IpwhlError(f"missing system packages: {', '.join(todo)}",
-                         fix=f"run `sudo apt-get update && sudo {command}`")
+        raise IpwhlError(
+            f"missing system packages: {', '.join(todo)}",
+            fix=f"run `sudo apt-get update && sudo {command}`",
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *todo]):
         result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise IpwhlError(f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}",
-                             fix=f"install them by hand: {command}")
+            raise IpwhlError(
+                f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}",
+                fix=f"install them by hand: {command}",
+            )
     _installed.cache_clear()
     return todo

@@ -35,12 +35,18 @@ def read_toml(path: Path, collector: Collector, *, code: str) -> dict[str, Any] 
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         collector.add(
-            code=code, file=path, field="(file)", message=f"is not valid TOML: {e}",
+            code=code,
+            file=path,
+            field="(file)",
+            message=f"is not valid TOML: {e}",
             fix="fix the TOML syntax at the position shown",
         )
     except OSError as e:
         collector.add(
-            code=code, file=path, field="(file)", message=f"cannot be read: {e}",
+            code=code,
+            file=path,
+            field="(file)",
+            message=f"cannot be read: {e}",
             fix="check the file exists and is readable",
         )
     return None
@@ -64,7 +70,9 @@ class Fields:
     def check_keys(self, allowed: set[str]) -> None:
         for key in sorted(set(self.table) - allowed):
             self.collector.add(
-                code=self.unknown_code, file=self.file, field=self._name(key),
+                code=self.unknown_code,
+                file=self.file,
+                field=self._name(key),
                 message="is not a known key",
                 fix=f"remove it or use one of: {', '.join(sorted(allowed))}",
             )
@@ -74,7 +82,9 @@ class Fields:
         if value is _MISSING:
             if default is _MISSING:
                 self.collector.add(
-                    code=self.missing_code, file=self.file, field=self._name(key),
+                    code=self.missing_code,
+                    file=self.file,
+                    field=self._name(key),
                     message="is required but missing",
                     fix=f"add `{key} = ...` ({kind.__name__})",
                 )
@@ -83,7 +93,9 @@ class Fields:
         # bool is an int in Python; a TOML `true` is never a valid number here.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.collector.add(
-                code=self.type_code, file=self.file, field=self._name(key),
+                code=self.type_code,
+                file=self.file,
+                field=self._name(key),
                 message=f"must be a {kind.__name__}, not {type(value).__name__}",
                 fix=f"write it as a TOML {kind.__name__}",
             )
@@ -97,7 +109,9 @@ class Fields:
         bad = [v for v in value if not isinstance(v, str)]
         if bad:
             self.collector.add(
-                code=self.type_code, file=self.file, field=self._name(key),
+                code=self.type_code,
+                file=self.file,
+                field=self._name(key),
                 message=f"must be a list of strings, found {bad[0]!r}",
                 fix="quote every item",
             )
@@ -111,7 +125,9 @@ class Fields:
         bad = [k for k, v in value.items() if not isinstance(v, str)]
         if bad:
             self.collector.add(
-                code=self.type_code, file=self.file, field=self._name(f"{key}.{bad[0]}"),
+                code=self.type_code,
+                file=self.file,
+                field=self._name(f"{key}.{bad[0]}"),
                 message="must be a string",
                 fix="quote the value",
             )
@@ -121,7 +137,11 @@ class Fields:
     def sub(self, key: str, *, required: bool) -> Fields:
         value = self.get(key, dict, default=None if not required else _MISSING)
         return Fields(
-            file=self.file, table=value or {}, prefix=self._name(key),
-            collector=self.collector, unknown_code=self.unknown_code,
-            missing_code=self.missing_code, type_code=self.type_code,
+            file=self.file,
+            table=value or {},
+            prefix=self._name(key),
+            collector=self.collector,
+            unknown_code=self.unknown_code,
+            missing_code=self.missing_code,
+            type_code=self.type_code,
         )

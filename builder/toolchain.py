@@ -41,7 +41,8 @@ def fingerprint() -> dict[str, str]:
         builder_hash.update(name.encode() + b"\0" + (here / name).read_bytes())
     prints = {
         "cc": _first_line(["cc", "--version"]),
-        "libc": "glibc " + platform.libc_ver()[1] if platform.libc_ver()[0] == "glibc"
+        "libc": "glibc " + platform.libc_ver()[1]
+        if platform.libc_ver()[0] == "glibc"
         else " ".join(platform.libc_ver()),
         "ld": _first_line(["ld", "--version"]),
         "zlib": zlib.ZLIB_RUNTIME_VERSION,

@@ -27,18 +27,23 @@ from builder.job import Settings
 from builder.plan import plan_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT = ["six", "idna", "markupsafe", "pyyaml", "msgpack", "frozenlist", "multidict",
-           "propcache"]
+DEFAULT = ["six", "idna", "markupsafe", "pyyaml", "msgpack", "frozenlist", "multidict", "propcache"]
 
 
-def timed_run(projects: list[str], platforms: list[str], jobs: int, store: Path,
-              cache: Path) -> tuple[float, list[float], int]:
+def timed_run(
+    projects: list[str], platforms: list[str], jobs: int, store: Path, cache: Path
+) -> tuple[float, list[float], int]:
     farm = load_farm(ROOT)
     recipes = {n: r for n, r in farm.recipes.items() if n in projects}
     targets = [farm.platforms[p] for p in platforms]
     planned = plan_jobs(recipes, targets, farm.pure_platform)
-    settings = Settings(store=store, cache=cache, build_root=store.parent / "build-root",
-                        uv=shutil.which("uv") or "uv", jobs=jobs)
+    settings = Settings(
+        store=store,
+        cache=cache,
+        build_root=store.parent / "build-root",
+        uv=shutil.which("uv") or "uv",
+        jobs=jobs,
+    )
     start = time.monotonic()
     outcomes = execute(farm, planned, settings)
     wall = time.monotonic() - start
@@ -48,9 +53,23 @@ def timed_run(projects: list[str], platforms: list[str], jobs: int, store: Path,
 
 def bare_build(sdist: Path, python: Path, out: Path) -> float:
     start = time.monotonic()
-    subprocess.run([str(python), "-m", "build", "--wheel", "--installer", "uv", "--outdir",
-                    str(out), str(sdist)], check=True, capture_output=True,
-                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    tools = Path(sys.executable).parent  # the peer's uv: the same one we use
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "build",
+            "--wheel",
+            "--installer",
+            "uv",
+            "--outdir",
+            str(out),
+            str(sdist),
+        ],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"},
+    )
     return time.monotonic() - start
 
 

@@ -25,8 +25,17 @@ def run_once(base: Path, label: str, extra: list[str]) -> dict[tuple[str, str], 
     for name in INPUTS:
         shutil.copytree(ROOT / name, checkout / name)
     store = base / f"store-{label}"
-    argv = ["ipwhl", "--root", str(checkout), "build", "--store", str(store),
-            "--build-root", str(base / f"build-root-{label}"), *extra]
+    argv = [
+        "ipwhl",
+        "--root",
+        str(checkout),
+        "build",
+        "--store",
+        str(store),
+        "--build-root",
+        str(base / f"build-root-{label}"),
+        *extra,
+    ]
     print(f"==> run {label}: {' '.join(argv)}", flush=True)
     started = time.monotonic()
     code = subprocess.run(argv, check=False).returncode
@@ -41,8 +50,9 @@ def run_once(base: Path, label: str, extra: list[str]) -> dict[tuple[str, str], 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("build_args", nargs="*", help="passed to `ipwhl build`")
-    parser.add_argument("--pause", type=float, default=2.0,
-                        help="seconds between the runs, so their clocks differ")
+    parser.add_argument(
+        "--pause", type=float, default=2.0, help="seconds between the runs, so their clocks differ"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ipwhl-reproduce-") as tmp:
         first = run_once(Path(tmp), "a", args.build_args)

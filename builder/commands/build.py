@@ -15,7 +15,8 @@ from builder.job import Settings
 from builder.plan import plan_jobs
 from builder.report import Reporter
 
-DEFAULT_BUILD_ROOT = Path("/tmp/ipwhl-build")
+# Fixed on purpose, outside any checkout: builds in two checkouts must see one path.
+DEFAULT_BUILD_ROOT = Path("/tmp/ipwhl-build")  # noqa: S108
 
 
 def default_cache() -> Path:
@@ -23,11 +24,18 @@ def default_cache() -> Path:
 
 
 def add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, default=None,
-                        help="the local store (default: <root>/store, or $IPWHL_STORE)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="download cache for sdists (default: ~/.cache/ipwhl or "
-                        "$IPWHL_CACHE)")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="the local store (default: <root>/store, or $IPWHL_STORE)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="download cache for sdists (default: ~/.cache/ipwhl or $IPWHL_CACHE)",
+    )
 
 
 def store_path(args: argparse.Namespace) -> Path:
@@ -41,12 +49,25 @@ def store_path(args: argparse.Namespace) -> Path:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("build", help=__doc__)
     parser.add_argument("projects", nargs="*", help="only these recipes (default: all)")
-    parser.add_argument("--platform", action="append", default=[],
-                        help="only platforms matching this glob (repeatable)")
-    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                        help="parallel jobs (default: the core count)")
-    parser.add_argument("--build-root", type=Path, default=DEFAULT_BUILD_ROOT,
-                        help="fixed directory builds run in (an input of every build)")
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="only platforms matching this glob (repeatable)",
+    )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel jobs (default: the core count)",
+    )
+    parser.add_argument(
+        "--build-root",
+        type=Path,
+        default=DEFAULT_BUILD_ROOT,
+        help="fixed directory builds run in (an input of every build)",
+    )
     add_store_options(parser)
 
 
@@ -60,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             reporter.console.print(f"[red]no recipe for: {', '.join(unknown)}[/red]")
             return 2
-        platforms = [p for p in farm.platforms.values()
-                     if not args.platform or any(fnmatch.fnmatch(p.id, g) for g in args.platform)]
+        platforms = [
+            p
+            for p in farm.platforms.values()
+            if not args.platform or any(fnmatch.fnmatch(p.id, g) for g in args.platform)
+        ]
         unbuildable = {p.id: why for p in platforms if (why := why_not_buildable(p))}
         buildable = [p for p in platforms if p.id not in unbuildable]
         if farm.pure_platform.id in unbuildable or why_not_buildable(farm.pure_platform):
@@ -70,11 +94,17 @@ def run(args: argparse.Namespace) -> int:
             unbuildable["pure recipes"] = f"built on {farm.pure_platform.id}"
     with reporter.stage("plan"):
         jobs = plan_jobs(recipes, buildable, farm.pure_platform)
-        reporter.console.print(f"{len(jobs)} jobs: {len(recipes)} recipes x "
-                               f"{len(buildable)} platforms, {args.jobs} at a time")
-    settings = Settings(store=store_path(args), cache=(args.cache or default_cache()).absolute(),
-                        build_root=Path(args.build_root).absolute(),
-                        uv=shutil.which("uv") or "uv", jobs=args.jobs)
+        reporter.console.print(
+            f"{len(jobs)} jobs: {len(recipes)} recipes x "
+            f"{len(buildable)} platforms, {args.jobs} at a time"
+        )
+    settings = Settings(
+        store=store_path(args),
+        cache=(args.cache or default_cache()).absolute(),
+        build_root=Path(args.build_root).absolute(),
+        uv=shutil.which("uv") or "uv",
+        jobs=args.jobs,
+    )
     with reporter.stage("fetch, build, repair, normalize, test, store"), reporter.jobs(len(jobs)):
         outcomes = execute(farm, jobs, settings, on_outcome=reporter.outcome)
     reporter.table(outcomes, unbuildable, root)

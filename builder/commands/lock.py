@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
             for text in [*sdist_build_requires(sdist), *recipe.requires]:
                 requirements.setdefault(str(Requirement(text)), set()).add(recipe.name)
         requirements.setdefault(FRONTEND, set()).add("(the build frontend)")
-    lines = ["# The union of every recipe's build requirements; written by `nox -s lock`.",
-             "# Each line names the recipes that need it."]
+    lines = [
+        "# The union of every recipe's build requirements; written by `nox -s lock`.",
+        "# Each line names the recipes that need it.",
+    ]
     for text in sorted(requirements, key=str.lower):
         lines.append(f"{text}  # {', '.join(sorted(requirements[text]))}")
     farm.locks.mkdir(exist_ok=True)
@@ -45,13 +47,16 @@ def run(args: argparse.Namespace) -> int:
     uv = shutil.which("uv") or "uv"
     for interpreter in interpreters:
         version = f"{interpreter[2]}.{interpreter[3:]}"
-        with reporter.stage(f"compile locks/{interpreter}.txt for Python {version}"):
-            # Compile beside the final file, then rename: a failed compile keeps the old lock.
-            with tempfile.TemporaryDirectory(dir=farm.locks) as tmp:
-                out = Path(tmp) / f"{interpreter}.txt"
-                shutil.copy(source, Path(tmp) / source.name)
-                compile_lock(Path(tmp) / source.name, out, python_version=version, uv=uv)
-                out.replace(farm.locks / f"{interpreter}.txt")
-    reporter.console.print(f"{len(requirements)} build requirements locked for "
-                           f"{len(interpreters)} interpreters")
+        # Compile beside the final file, then rename: a failed compile keeps the old lock.
+        with (
+            reporter.stage(f"compile locks/{interpreter}.txt for Python {version}"),
+            tempfile.TemporaryDirectory(dir=farm.locks) as tmp,
+        ):
+            out = Path(tmp) / f"{interpreter}.txt"
+            shutil.copy(source, Path(tmp) / source.name)
+            compile_lock(Path(tmp) / source.name, out, python_version=version, uv=uv)
+            out.replace(farm.locks / f"{interpreter}.txt")
+    reporter.console.print(
+        f"{len(requirements)} build requirements locked for {len(interpreters)} interpreters"
+    )
     return 0

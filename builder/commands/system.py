@@ -11,8 +11,9 @@ from builder.farm import load_farm
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("system-packages", help=__doc__)
-    parser.add_argument("--install", action="store_true",
-                        help="apt-get install the missing ones (needs root)")
+    parser.add_argument(
+        "--install", action="store_true", help="apt-get install the missing ones (needs root)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

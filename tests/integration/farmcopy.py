@@ -27,8 +27,20 @@ class TestFarm:
     cache: Path
 
     def build(self, *args: str) -> int:
-        return main(["--root", str(self.root), "build", "--store", str(self.store),
-                     "--build-root", str(self.build_root), "--cache", str(self.cache), *args])
+        return main(
+            [
+                "--root",
+                str(self.root),
+                "build",
+                "--store",
+                str(self.store),
+                "--build-root",
+                str(self.build_root),
+                "--cache",
+                str(self.cache),
+                *args,
+            ]
+        )
 
     def wheels(self) -> dict[tuple[str, str], str]:
         """(project, platform) -> wheel sha256, from the store's records."""
@@ -82,5 +94,8 @@ def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> t
 def snapshot(directory: Path) -> dict[str, str]:
     if not directory.exists():
         return {}
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }

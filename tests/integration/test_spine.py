@@ -28,8 +28,10 @@ def test_subset_is_reproducible_across_checkouts_stores_roots_and_time(
     assert first.wheels() == second.wheels()
     assert len(first.wheels()) == 6
 
-    records = {(r["project"], r["platform"]): r for r in (
-        json.loads(p.read_text()) for p in (first.store / "records").glob("*.json"))}
+    records = {
+        (r["project"], r["platform"]): r
+        for r in (json.loads(p.read_text()) for p in (first.store / "records").glob("*.json"))
+    }
     six_cp39 = records[("six", "linux-x86_64-cp39")]
     assert six_cp39["built_on"] == NATIVE  # the pure wheel is built once and reused
     assert six_cp39["wheel_sha256"] == records[("six", NATIVE)]["wheel_sha256"]
@@ -55,8 +57,9 @@ def test_unchanged_rebuild_is_cached_and_one_change_rebuilds_only_it(
     assert "4 jobs: 4 cached" in out
 
     recipe = farm.root / "recipes" / "six.toml"
-    recipe.write_text(recipe.read_text().replace('imports = ["six"]',
-                                                 'imports = ["six", "six.moves"]'))
+    recipe.write_text(
+        recipe.read_text().replace('imports = ["six"]', 'imports = ["six", "six.moves"]')
+    )
     assert farm.build("--platform", NATIVE, "--platform", "linux-x86_64-cp313") == 0
     out = capsys.readouterr().out
     assert "2 cached" in out and "1 built" in out and "1 reused" in out
@@ -95,12 +98,19 @@ def test_secret_in_callers_environment_never_reaches_the_backend(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     # A variable the recipe sets reaches the backend; the caller's does not.
     farm = make_farm(tmp_path, [], cache=sdist_cache)
-    url, sha = make_sdist(sdist_cache, "envdump", "1.0", {
-        "setup.py": ENVDUMP_SETUP,
-        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
-                          'build-backend = "setuptools.build_meta"\n',
-    })
-    farm.write_recipe("envdump", f"""
+    url, sha = make_sdist(
+        sdist_cache,
+        "envdump",
+        "1.0",
+        {
+            "setup.py": ENVDUMP_SETUP,
+            "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+            'build-backend = "setuptools.build_meta"\n',
+        },
+    )
+    farm.write_recipe(
+        "envdump",
+        f"""
 [project]
 name = "envdump"
 version = "1.0"
@@ -113,7 +123,8 @@ pure = true
 env = {{ ENVDUMP_PORT = "{server.server_address[1]}" }}
 [test]
 imports = ["envdump"]
-""")
+""",
+    )
     try:
         assert farm.build("--platform", NATIVE) == 0
     finally:
@@ -122,7 +133,7 @@ imports = ["envdump"]
     with zipfile.ZipFile(farm.store / "blobs" / record["wheel_sha256"]) as wheel:
         dump = wheel.read("envdump/__init__.py").decode()
     namespace: dict[str, object] = {}
-    exec(dump, namespace)  # noqa: S102 - our own generated module
+    exec(dump, namespace)  # our own generated module
     env = namespace["ENV"]
     assert isinstance(env, dict)
     assert secret not in dump
@@ -141,8 +152,9 @@ def test_a_failing_job_stops_nothing_else_and_fails_the_run(
 ) -> None:
     farm = make_farm(tmp_path, ["six", "markupsafe"], cache=sdist_cache)
     recipe = farm.root / "recipes" / "six.toml"
-    recipe.write_text(recipe.read_text().replace('imports = ["six"]',
-                                                 'imports = ["six", "no_such_module"]'))
+    recipe.write_text(
+        recipe.read_text().replace('imports = ["six"]', 'imports = ["six", "no_such_module"]')
+    )
     assert farm.build("--platform", NATIVE) == 1
     out = capsys.readouterr().out
     assert "failed six@linux-x86_64-cp312" in out
@@ -190,14 +202,23 @@ def test_a_wheel_that_cannot_meet_its_policy_fails_in_plain_words(
 ) -> None:
     farm = make_farm(tmp_path, [], cache=sdist_cache)
     platform = farm.root / "platforms" / f"{NATIVE}.toml"
-    platform.write_text(platform.read_text().replace("manylinux_2_34_x86_64",
-                                                     "manylinux_2_17_x86_64"))
-    url, sha = make_sdist(sdist_cache, "newglibc", "1.0", {
-        "setup.py": GLIBC_234_SETUP, "newglibc.c": GLIBC_234_C,
-        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
-                          'build-backend = "setuptools.build_meta"\n',
-    })
-    farm.write_recipe("newglibc", f"""
+    platform.write_text(
+        platform.read_text().replace("manylinux_2_34_x86_64", "manylinux_2_17_x86_64")
+    )
+    url, sha = make_sdist(
+        sdist_cache,
+        "newglibc",
+        "1.0",
+        {
+            "setup.py": GLIBC_234_SETUP,
+            "newglibc.c": GLIBC_234_C,
+            "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+            'build-backend = "setuptools.build_meta"\n',
+        },
+    )
+    farm.write_recipe(
+        "newglibc",
+        f"""
 [project]
 name = "newglibc"
 version = "1.0"
@@ -207,7 +228,8 @@ url = "{url}"
 sha256 = "{sha}"
 [test]
 imports = ["newglibc"]
-""")
+""",
+    )
     assert farm.build("--platform", NATIVE) == 1
     out = capsys.readouterr().out
     assert "auditwheel cannot repair" in out
