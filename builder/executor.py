@@ -104,6 +104,8 @@ def execute(
     sorter.prepare()
     context = multiprocessing.get_context("forkserver")
     running: dict[cf.Future[object], tuple[str, str]] = {}
+    queued_builds: list[tuple[str, jobs_.BuildTask]] = []
+    queued_tests: list[tuple[str, jobs_.TestTask]] = []
     with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=context) as pool:
         while sorter.is_active() or running or state.waiting_tests:
             for key in sorter.get_ready():
@@ -123,7 +125,7 @@ def execute(
                     note_wheel=note_wheel,
                 )
                 if isinstance(task, jobs_.BuildTask):
-                    running[pool.submit(jobs_.run_build, task)] = ("build", key)
+                    queued_builds.append((key, task))
                 elif task == "test":
                     state.waiting_tests[key] = job
                 if key in state.done or key in state.wheels:
@@ -142,7 +144,17 @@ def execute(
                     continue
                 del state.waiting_tests[key]
                 if isinstance(test, jobs_.TestTask):
-                    running[pool.submit(jobs_.run_test, test)] = ("test", key)
+                    queued_tests.append((key, test))
+            # Hand workers one task at a time, tests first: a finished job is reported
+            # as soon as it is done, not after every build in the queue.
+            queued_builds.sort(key=lambda item: _priority(by_key[item[0]]))
+            while len(running) < settings.jobs and (queued_tests or queued_builds):
+                if queued_tests:
+                    key, test_task = queued_tests.pop(0)
+                    running[pool.submit(jobs_.run_test, test_task)] = ("test", key)
+                else:
+                    key, build_task = queued_builds.pop(0)
+                    running[pool.submit(jobs_.run_build, build_task)] = ("build", key)
             if not running:
                 if state.waiting_tests and not sorter.is_active():
                     raise RuntimeError(f"tests waiting forever: {sorted(state.waiting_tests)}")
@@ -172,6 +184,11 @@ def execute(
                 elif isinstance(result, jobs_.Tested):
                     _record(job, result, state=state, store=store, finish=finish)
     return [state.done[job.key] for job in jobs]
+
+
+def _priority(job: Job) -> tuple[int, str]:
+    """Pure builds first: every other platform's reuse of them waits on them."""
+    return (0 if job.recipe.pure else 1, job.key)
 
 
 def _fetch_all(

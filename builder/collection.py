@@ -1,0 +1,102 @@
+"""The collection: for each recipe and platform, the one stored wheel that is current.
+
+A record is current when it was made from the recipe, platform file, sdist and patches
+as they are now, with build requirements the current lock still pins. This needs no
+interpreter, so records built elsewhere (CI runners of other OSes) are selected the
+same way as ours. Two current records with different wheels for one (project,
+platform) is an error, never a silent choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from builder.errors import IpwhlError
+from builder.farm import Farm
+from builder.lock import Lock, read_lock
+from builder.platform import Platform
+from builder.recipe import Recipe
+from builder.store import Record, Store
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collection:
+    wheels: dict[tuple[str, str], Record]  # (project, platform id) -> record
+    missing: dict[tuple[str, str], str]  # (project, platform id) -> why
+
+    def projects(self) -> list[str]:
+        return sorted({project for project, _ in self.wheels})
+
+
+def _lock_lines(
+    farm: Farm, platform: Platform, cache: dict[str, set[str] | None]
+) -> set[str] | None:
+    if platform.interpreter not in cache:
+        try:
+            lock: Lock | None = read_lock(farm.locks / f"{platform.interpreter}.txt")
+        except IpwhlError:
+            lock = None
+        cache[platform.interpreter] = {p.line() for p in lock.pins.values()} if lock else None
+    return cache[platform.interpreter]
+
+
+def _is_current_build(record: Record, recipe: Recipe, lock_lines: set[str] | None) -> bool:
+    inputs = record.inputs
+    patches = {p.path.name: p.sha256 for p in recipe.patches}
+    used = set(inputs.get("build-requirements", []))
+    return (
+        inputs.get("kind") == "build"
+        and inputs.get("sdist") == recipe.sha256
+        and inputs.get("patches") == patches
+        and (lock_lines is None or used <= lock_lines)
+    )
+
+
+def current(farm: Farm, store: Store) -> Collection:
+    by_job: dict[tuple[str, str], list[Record]] = {}
+    for record in store.records():
+        by_job.setdefault((record.project, record.platform), []).append(record)
+    wheels: dict[tuple[str, str], Record] = {}
+    missing: dict[tuple[str, str], str] = {}
+    locks: dict[str, set[str] | None] = {}
+    pure = farm.pure_platform
+    # Pure recipes first: their other platforms are current only if they reuse it.
+    order = sorted(farm.recipes.values(), key=lambda r: (not r.pure, r.name))
+    for recipe in order:
+        platforms = sorted(farm.platforms.values(), key=lambda p: (p != pure, p.id))
+        for platform in platforms:
+            if not recipe.selects(platform.id):
+                continue
+            key = (recipe.name, platform.id)
+            candidates = [
+                r
+                for r in by_job.get(key, [])
+                if r.version == str(recipe.version)
+                and r.inputs.get("recipe") == recipe.file_sha256
+                and r.inputs.get("platform") == platform.file_sha256
+                and store.has_blob(r.wheel_sha256)
+            ]
+            if recipe.pure and platform != pure:
+                source = wheels.get((recipe.name, pure.id))
+                candidates = [
+                    r
+                    for r in candidates
+                    if source is not None and r.inputs.get("wheel") == source.wheel_sha256
+                ]
+            else:
+                lines = _lock_lines(farm, platform, locks)
+                candidates = [r for r in candidates if _is_current_build(r, recipe, lines)]
+            shas = sorted({r.wheel_sha256 for r in candidates})
+            if not candidates:
+                missing[key] = "not built from the current recipe, platform and lock"
+            elif len(shas) > 1:
+                names = ", ".join(f"{r.wheel} ({r.wheel_sha256[:12]})" for r in candidates)
+                raise IpwhlError(
+                    f"{recipe.name} on {platform.id} has {len(shas)} different current "
+                    f"wheels: {names}",
+                    fix="the build is not reproducible across these toolchains; run "
+                    "`ipwhl verify` to see why, and remove the stale records",
+                )
+            else:
+                wheels[key] = min(candidates, key=lambda r: r.input_hash)
+    return Collection(wheels=wheels, missing=missing)
