@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,10 @@ def load_farm(root: Path) -> Farm:
     collector = Collector()
     recipes = load_recipes(root / "recipes", collector)
     platforms = load_platforms(root / "platforms", collector)
+    pure = [p for p in platforms.values() if p.builds_pure]
     for recipe in recipes.values():
         for i, pattern in enumerate(recipe.platforms):
-            if platforms and not any(recipe.selects(pid) for pid in platforms):
+            if platforms and not any(fnmatch.fnmatchcase(pid, pattern) for pid in platforms):
                 collector.add(
                     code="R013",
                     file=recipe.path,
@@ -41,7 +43,14 @@ def load_farm(root: Path) -> Farm:
                     message=f"{pattern!r} selects no platform",
                     fix="use a glob over ids in platforms/, e.g. 'linux-*'",
                 )
-                break
+        if recipe.pure and len(pure) == 1 and not recipe.selects(pure[0].id):
+            collector.add(
+                code="R017",
+                file=recipe.path,
+                field="build.platforms",
+                message=f"a pure recipe must select {pure[0].id}, where pure wheels are built",
+                fix=f"add {pure[0].id!r} to build.platforms or remove the key",
+            )
     if collector.problems:
         raise InputError(collector.problems)
     return Farm(root=root, recipes=recipes, platforms=platforms)

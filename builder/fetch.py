@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -89,14 +90,34 @@ def extract_sdist(sdist: Path, dest: Path) -> Path:
     return tops[0]
 
 
-def _check_member(sdist: Path, name: str) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or name.startswith("\\") or ":" in path.parts[0]:
-        raise UnsafeArchive(
-            f"{sdist.name}: member {name!r} would be written outside the extraction directory",
-            fix="this sdist is malformed or malicious; do not use it",
-        )
-    return path
+def _refuse(sdist: Path, name: str, why: str) -> UnsafeArchive:
+    return UnsafeArchive(
+        f"{sdist.name}: member {name!r} {why}",
+        fix="this sdist is malformed or malicious; do not use it",
+    )
+
+
+def _check_member(sdist: Path, name: str, *, is_dir: bool) -> PurePosixPath | None:
+    """The member's relative path, None for the archive's own root, or refuse it.
+
+    The raw name is checked, not a normalized one: pathlib folds `a/.` into `a`, which
+    would let a file pose as a directory.
+    """
+    raw = name
+    while raw.startswith("./"):
+        raw = raw[2:]
+    parts = raw.rstrip("/").split("/") if raw.rstrip("/") else []
+    if not parts or parts == ["."]:
+        if is_dir:
+            return None
+        raise _refuse(sdist, name, "is a file with no name")
+    if name.startswith(("/", "\\")) or ":" in parts[0]:
+        raise _refuse(sdist, name, "has an absolute path")
+    if any(part in ("", ".", "..") for part in parts):
+        raise _refuse(sdist, name, "would be written outside the extraction directory")
+    if raw.endswith("/") and not is_dir:
+        raise _refuse(sdist, name, "is a file named like a directory")
+    return PurePosixPath(*parts)
 
 
 def _inside(link_parent: PurePosixPath, target: str) -> bool:
@@ -113,7 +134,19 @@ def _inside(link_parent: PurePosixPath, target: str) -> bool:
 def _extract_tar(sdist: Path, dest: Path) -> None:
     try:
         with tarfile.open(sdist) as archive:
-            _extract_checked_tar(sdist, archive, dest)
+            members = _checked_tar_members(sdist, archive)
+            dest.mkdir(parents=True)
+            try:
+                # Every member was checked above; the data filter is a second defence.
+                archive.extractall(dest, members=members, filter="data")
+            except BaseException:
+                shutil.rmtree(dest, ignore_errors=True)  # leave nothing half-written
+                raise
+    except tarfile.FilterError as e:
+        raise UnsafeArchive(
+            f"{sdist.name}: tarfile's data filter refused a member: {e}",
+            fix="this sdist is malformed or malicious; do not use it",
+        ) from e
     except tarfile.TarError as e:
         raise UnsafeArchive(
             f"{sdist.name} is not a readable tar archive: {e}",
@@ -121,26 +154,25 @@ def _extract_tar(sdist: Path, dest: Path) -> None:
         ) from e
 
 
-def _extract_checked_tar(sdist: Path, archive: tarfile.TarFile, dest: Path) -> None:
-    members = archive.getmembers()
-    for member in members:
-        path = _check_member(sdist, member.name)
+def _checked_tar_members(sdist: Path, archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    members = []
+    links: set[PurePosixPath] = set()
+    for member in archive.getmembers():
+        path = _check_member(sdist, member.name, is_dir=member.isdir())
+        if path is None:
+            continue
+        # Nothing may be written through a link: that is how link chains escape.
+        if any(parent in links for parent in path.parents):
+            raise _refuse(sdist, member.name, "is inside a link")
         if member.issym() or member.islnk():
             base = path.parent if member.issym() else PurePosixPath()
             if not _inside(base, member.linkname):
-                raise UnsafeArchive(
-                    f"{sdist.name}: link {member.name!r} points outside the tree "
-                    f"({member.linkname!r})",
-                    fix="this sdist is malformed or malicious; do not use it",
-                )
+                raise _refuse(sdist, member.name, f"links outside the tree ({member.linkname!r})")
+            links.add(path)
         elif not (member.isfile() or member.isdir()):
-            raise UnsafeArchive(
-                f"{sdist.name}: member {member.name!r} is a device or fifo",
-                fix="this sdist is malformed or malicious; do not use it",
-            )
-    dest.mkdir(parents=True)
-    # Every member was checked above; the data filter is a second line of defence.
-    archive.extractall(dest, members=members, filter="data")
+            raise _refuse(sdist, member.name, "is a device or fifo")
+        members.append(member)
+    return members
 
 
 def _extract_zip(sdist: Path, dest: Path) -> None:
@@ -153,7 +185,7 @@ def _extract_zip(sdist: Path, dest: Path) -> None:
         ) from e
     with archive:
         for info in archive.infolist():
-            _check_member(sdist, info.filename)
+            _check_member(sdist, info.filename, is_dir=info.is_dir())
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise UnsafeArchive(
                     f"{sdist.name}: member {info.filename!r} is a symbolic link",

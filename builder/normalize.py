@@ -7,7 +7,9 @@ what remains to differ between two builds is the content itself.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import time
 import zipfile
 from collections.abc import Callable
@@ -78,8 +80,12 @@ def normalize_wheel(wheel: Path, out_dir: Path, *, source_date_epoch: int) -> Pa
     record_name = f"{dist_info}/RECORD"
     _check_record(wheel, entries, record_name)
     payload = sorted((e for e in entries if e.name != record_name), key=_order(dist_info))
-    rows = [f"{e.name},{_record_hash(e.data)},{len(e.data)}" for e in payload]
-    record = "\n".join([*rows, f"{record_name},,"]) + "\n"
+    # RECORD is CSV: a name with a comma or quote must be quoted, as installers parse it.
+    lines = io.StringIO()
+    writer = csv.writer(lines, lineterminator="\n")
+    writer.writerows([e.name, _record_hash(e.data), len(e.data)] for e in payload)
+    writer.writerow([record_name, "", ""])
+    record = lines.getvalue()
     payload.append(Entry(name=record_name, data=record.encode(), executable=False))
 
     stamp = time.gmtime(max(source_date_epoch, ZIP_EPOCH))[:6]
@@ -105,9 +111,9 @@ def _check_record(wheel: Path, entries: list[Entry], record_name: str) -> None:
             fix="the backend produced a broken wheel; check its log",
         )
     listed: dict[str, str] = {}
-    for line in record.data.decode().splitlines():
-        path, _, rest = line.partition(",")
-        listed[path] = rest.partition(",")[0]
+    for row in csv.reader(io.StringIO(record.data.decode())):
+        if len(row) >= 2:
+            listed[row[0]] = row[1]
     for entry in entries:
         expected = listed.get(entry.name)
         if expected and expected != _record_hash(entry.data):

@@ -40,7 +40,9 @@ def plan_jobs(
         # A pure wheel is made on the pure platform even when a run targets others.
         targets = {*platforms, pure_platform} if recipe.pure else set(platforms)
         for platform in sorted(targets, key=lambda p: p.id):
-            if not recipe.selects(platform.id):
+            # The loader insists pure recipes select the pure platform (R017); a planner
+            # given one that does not still builds the wheel its reusers need.
+            if not recipe.selects(platform.id) and not (recipe.pure and platform == pure_platform):
                 continue
             reuses = pure_platform.id if recipe.pure and platform != pure_platform else None
             jobs.append(Job(recipe=recipe, platform=platform, reuses=reuses))

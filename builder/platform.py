@@ -34,6 +34,8 @@ _ARCHES = {
     OS.MACOS: {"x86_64", "arm64", "universal2"},
     OS.WINDOWS: {"AMD64", "x86", "ARM64"},
 }
+# Windows wheel platform tags do not follow the arch names: 32-bit x86 is `win32`.
+_WINDOWS_TAGS = {"AMD64": "win_amd64", "x86": "win32", "ARM64": "win_arm64"}
 _MARKER_SYSTEM = {OS.LINUX: "Linux", OS.MACOS: "Darwin", OS.WINDOWS: "Windows"}
 _SYS_PLATFORM = {OS.LINUX: "linux", OS.MACOS: "darwin", OS.WINDOWS: "win32"}
 
@@ -74,6 +76,22 @@ class Platform:
             "platform_version": "",
             "extra": "",
         }
+
+
+def _policy_fits(os_: OS, arch: str, policy: str) -> bool:
+    if os_ is OS.MACOS:
+        return policy.startswith("macosx_") and policy.endswith(f"_{arch}")
+    if os_ is OS.WINDOWS:
+        return policy == _WINDOWS_TAGS.get(arch)
+    return policy.endswith(f"_{arch}")
+
+
+def _policy_fix(os_: OS, arch: str) -> str:
+    if os_ is OS.WINDOWS:
+        return f"use {_WINDOWS_TAGS.get(arch, 'the wheel tag of the arch')!r}"
+    if os_ is OS.MACOS:
+        return f"use a tag like 'macosx_11_0_{arch}'"
+    return f"use a policy ending in _{arch}, e.g. manylinux_2_28_{arch}"
 
 
 def _load_one(path: Path, collector: Collector) -> Platform | None:
@@ -132,13 +150,13 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
             message=f"{interpreter!r} is not an interpreter tag",
             fix="write it as a wheel python tag, e.g. 'cp312'",
         )
-    if policy and arch and not policy.endswith(arch.lower()) and os_ is not OS.MACOS:
+    if policy and arch and os_ is not None and not _policy_fits(os_, arch, policy):
         collector.add(
             code="P006",
             file=path,
             field="policy",
             message=f"{policy!r} is not a policy for arch {arch!r}",
-            fix=f"use a policy ending in _{arch.lower()}, e.g. manylinux_2_28_{arch}",
+            fix=_policy_fix(os_, arch),
         )
     expected_id = f"{raw_os}-{arch}-{interpreter}"
     if raw_os and arch and interpreter and path.stem != expected_id:

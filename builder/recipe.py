@@ -160,8 +160,11 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
 
     url = source.get("url", str) or ""
     if url:
-        parsed = urlparse(url)
-        if parsed.scheme != "https" or not url.endswith(SDIST_SUFFIXES):
+        try:
+            scheme = urlparse(url).scheme
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            scheme = ""
+        if scheme != "https" or not url.endswith(SDIST_SUFFIXES):
             collector.add(
                 code="R009",
                 file=path,

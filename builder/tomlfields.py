@@ -91,6 +91,15 @@ class Fields:
                 return None
             return default  # type: ignore[no-any-return]
         # bool is an int in Python; a TOML `true` is never a valid number here.
+        if isinstance(value, str) and kind is str and not value.strip():
+            self.collector.add(
+                code=self.type_code,
+                file=self.file,
+                field=self._name(key),
+                message="must not be empty",
+                fix=f"give `{key}` a value or remove the key if it is optional",
+            )
+            return None
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.collector.add(
                 code=self.type_code,
