@@ -277,7 +277,9 @@ def _manifest(inputs: Inputs, profile: str) -> bytes:
         }
     for (project, platform), wheel in sorted(inputs.wheels.items()):
         r = wheel.record
-        projects[project]["platforms"][platform] = {
+        # `gather` gives every project its sources; a plan made without them still works.
+        entry = projects.setdefault(project, {"version": r.version, "platforms": {}})
+        entry["platforms"][platform] = {
             "wheel": r.wheel,
             "sha256": r.wheel_sha256,
             "size": r.wheel_size,

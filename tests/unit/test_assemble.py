@@ -102,8 +102,7 @@ class Synthetic:
         return assemble(farm, self.store, current(farm, self.store), out=out, **options)
 
 
-@pytest.fixture
-def synthetic(tmp_path: Path) -> Synthetic:
+def make_synthetic(tmp_path: Path) -> Synthetic:
     """demo-pure (pure, on every platform) and demo-ext (one wheel per platform); cp313
     has no records, so its jobs are missing."""
     root = make_farm(
@@ -128,6 +127,11 @@ def synthetic(tmp_path: Path) -> Synthetic:
     synth.put_wheel("demo-ext", P312, "cp312-cp312-manylinux_2_34_x86_64")
     synth.put_wheel("demo-ext", P311, "cp311-cp311-manylinux_2_34_x86_64")
     return synth
+
+
+@pytest.fixture
+def synthetic(tmp_path: Path) -> Synthetic:
+    return make_synthetic(tmp_path)
 
 
 def files_under(directory: Path) -> set[str]:
