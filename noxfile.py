@@ -72,3 +72,17 @@ def bench(session: nox.Session) -> None:
     """Scheduling efficiency on all cores and per-job overhead over a bare `python -m build`."""
     _install(session)
     session.run("python", str(ROOT / "tools" / "bench.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def assemble(session: nox.Session) -> None:
+    """Lay out the published tree (public/tree), print its root CID, write its CAR."""
+    _install(session)
+    session.run("ipwhl", "assemble", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_cid(session: nox.Session) -> None:
+    """CID throughput vs kubo on >= 1 GiB, and re-assembly after one new wheel."""
+    _install(session, "test")
+    session.run("python", str(ROOT / "tools" / "bench_cid.py"), *session.posargs)
