@@ -51,7 +51,7 @@ def lint(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Refresh locks/: every build requirement of every recipe, pinned with hashes."""
     _install(session)
-    session.run("ipwhl", "lock", *session.posargs)
+    session.run("ipwhl", "build-lock", *session.posargs)
 
 
 @nox.session(python=PYTHON)

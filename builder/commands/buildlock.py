@@ -1,4 +1,4 @@
-"""`ipwhl lock`: refresh locks/ from every recipe's build requirements."""
+"""`ipwhl build-lock`: refresh locks/ from every recipe's build requirements."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from builder.report import Reporter
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("lock", help=__doc__)
+    parser = subparsers.add_parser("build-lock", help=__doc__)
     parser.add_argument("--cache", type=Path, default=None, help="sdist download cache")
 
 
