@@ -20,10 +20,17 @@ ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ("recipes", "platforms", "locks")
 
 
-def run_once(base: Path, label: str, extra: list[str]) -> dict[tuple[str, str], str]:
-    checkout = base / f"checkout-{label}"
+def snapshot_inputs(base: Path) -> Path:
+    """One copy of the inputs for both runs: edits made meanwhile must not count."""
+    inputs = base / "inputs"
     for name in INPUTS:
-        shutil.copytree(ROOT / name, checkout / name)
+        shutil.copytree(ROOT / name, inputs / name)
+    return inputs
+
+
+def run_once(base: Path, inputs: Path, label: str, extra: list[str]) -> dict[tuple[str, str], str]:
+    checkout = base / f"checkout-{label}"
+    shutil.copytree(inputs, checkout)
     store = base / f"store-{label}"
     argv = [
         "ipwhl",
@@ -55,9 +62,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ipwhl-reproduce-") as tmp:
-        first = run_once(Path(tmp), "a", args.build_args)
+        inputs = snapshot_inputs(Path(tmp))
+        first = run_once(Path(tmp), inputs, "a", args.build_args)
         time.sleep(args.pause)
-        second = run_once(Path(tmp), "b", args.build_args)
+        second = run_once(Path(tmp), inputs, "b", args.build_args)
     keys = sorted(set(first) | set(second))
     same = [k for k in keys if first.get(k) and first.get(k) == second.get(k)]
     print(f"\n{'project':24} {'platform':22} {'first':18} {'second':18} result")
