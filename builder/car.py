@@ -218,6 +218,8 @@ def write_dag_car(path: Path, root: Cid, store: BlockStore) -> int:
     try:
         with os.fdopen(fd, "wb") as out:
             count = write_car(out, [root], dag_blocks(root, store))
+        # mkstemp makes the file private; a CAR is meant to be published.
+        Path(tmp).chmod(0o644)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

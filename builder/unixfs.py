@@ -379,11 +379,15 @@ class Importer:
     # -- whole trees
 
     def add_path(self, path: str | os.PathLike[str]) -> DagRef:
-        """What `ipfs add -r PATH` adds: hidden entries skipped, empty dirs and symlinks kept."""
+        """What `ipfs add -r PATH` adds: hidden entries skipped, empty dirs and symlinks kept
+        (PATH itself too: a symlink is added as a symlink, and PATH is added even if hidden)."""
         try:
-            mode = Path(path).stat().st_mode
+            mode = Path(path).lstat().st_mode
         except OSError as e:
             raise UnixfsError(f"cannot read {path}: {e.strerror}", fix="check the path") from e
+        if stat.S_ISLNK(mode):
+            # kubo adds a symlink argument as a symlink, not what it points to.
+            return self.symlink(os.readlink(path))  # noqa: PTH115 (Path would normalize it)
         if stat.S_ISDIR(mode):
             return self._add_dir(os.fspath(path))
         if stat.S_ISREG(mode):

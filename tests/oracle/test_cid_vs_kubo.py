@@ -141,6 +141,9 @@ def test_mixed_tree(name: str, kubo_repos: dict[str, KuboRepo], tmp_path: Path) 
     tree = make_mixed_tree(tmp_path / "tree")
     assert_same_cid(kubo_repos[name], tree, get_profile(name))
     assert_same_cid(kubo_repos[name], tree / "empty-dir", get_profile(name))
+    # A symlink named on the command line is added as a symlink, not followed.
+    assert_same_cid(kubo_repos[name], tree / "link-to-dir", get_profile(name))
+    assert_same_cid(kubo_repos[name], tree / "link-dangling", get_profile(name))
 
 
 def _hamt_edge_names(profile: CidProfile, over: bool) -> list[str]:

@@ -322,6 +322,13 @@ def test_disk_rules_hidden_skipped_empty_dirs_and_symlinks_kept(tmp_path: Path) 
     assert root == expected
 
 
+def test_top_level_symlink_is_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to("dir/")
+    importer = Importer(profile=V1)
+    assert importer.add_path(tmp_path / "link") == importer.symlink("dir/")
+
+
 def test_hidden_names_refused_in_memory() -> None:
     with pytest.raises(UnixfsError, match="hidden") as e:
         cid_of_tree({"pkg/.DS_Store": b""})
