@@ -15,10 +15,13 @@ re-assembling after one new wheel reads only the files that changed.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -351,9 +354,52 @@ def _place(source: Source, dest: Path) -> None:
         dest.chmod(0o444)
 
 
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _holds(dest: Path, found: os.stat_result, source: Source) -> bool:
+    """Whether an existing file already has the source's bytes (a spare tree's file)."""
+    if not stat.S_ISREG(found.st_mode):
+        return False  # a symlink would be imported as one, whatever it points to
+    if isinstance(source, bytes):
+        return found.st_size == len(source) and dest.read_bytes() == source
+    if _same_file(found, source.path.stat()):
+        return True
+    with dest.open("rb") as f:  # a copy, made where the store is on another device
+        return found.st_size == source.path.stat().st_size and (
+            hashlib.file_digest(f, "sha256").hexdigest() == source.sha256
+        )
+
+
+def _prune(plan: TreePlan, directory: Path) -> None:
+    """Remove whatever under `directory` the plan does not have."""
+    wanted = {""} | {
+        "/".join(parts[:i])
+        for parts in (f.split("/") for f in plan.files)
+        for i in range(1, len(parts))
+    }
+    for dirpath, dirnames, filenames in os.walk(directory):
+        base = Path(dirpath).relative_to(directory).as_posix().removeprefix(".")
+        prefix = f"{base}/" if base else ""
+        for name in list(dirnames):
+            path = Path(dirpath) / name
+            if f"{prefix}{name}" not in wanted or path.is_symlink():
+                dirnames.remove(name)
+                path.unlink() if path.is_symlink() else shutil.rmtree(path)
+        for name in filenames:
+            if f"{prefix}{name}" not in plan.files:
+                (Path(dirpath) / name).unlink()
+
+
 def write_tree(plan: TreePlan, directory: Path) -> None:
-    """Lay the plan out under an empty `directory`; equal contents become hard links."""
-    first: dict[str, Path] = {}
+    """Make `directory` hold exactly the plan; equal contents become hard links.
+
+    `directory` may be empty or a spare tree of an earlier run: files that already
+    hold the right bytes are kept, so re-assembly writes only what changed.
+    """
+    _prune(plan, directory)
+    first: dict[str, tuple[Path, os.stat_result]] = {}
     made: set[Path] = set()
     for relative, source in plan.files.items():
         dest = directory / relative
@@ -361,11 +407,24 @@ def write_tree(plan: TreePlan, directory: Path) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             made.add(dest.parent)
         sha = source_sha256(source)
+        try:
+            found: os.stat_result | None = dest.lstat()
+        except FileNotFoundError:
+            found = None
+        if found is not None:
+            if sha in first:
+                keep = stat.S_ISREG(found.st_mode) and _same_file(found, first[sha][1])
+            else:
+                keep = _holds(dest, found, source)
+            if keep:
+                first.setdefault(sha, (dest, found))
+                continue
+            dest.unlink()  # never write through: the inode may be a store blob
         if sha in first:
-            os.link(first[sha], dest)
+            os.link(first[sha][0], dest)
         else:
             _place(source, dest)
-            first[sha] = dest
+            first[sha] = (dest, dest.lstat())
 
 
 def _disk_tree(directory: Path, plan: TreePlan) -> dict[str, tuple[Path, str]]:
@@ -436,8 +495,8 @@ def save_cid_cache(path: Path, profile: CidProfile, cache: Mapping[str, DagRef])
     Path(tmp).replace(path)
 
 
-def _replace_dir(new: Path, final: Path) -> None:
-    """Put `new` at `final`; an old tree there is removed only once `new` is in place."""
+def _replace_dir(new: Path, final: Path, spare: Path) -> None:
+    """Put `new` at `final`; the old tree moves to `spare` only once `new` is complete."""
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -451,7 +510,24 @@ def _replace_dir(new: Path, final: Path) -> None:
             old.rename(final)
         raise
     if old is not None:
-        shutil.rmtree(old)
+        # Kept, not deleted: the next run updates it in place instead of writing (and
+        # this run deleting) tens of thousands of files.
+        _discard(old, spare)
+
+
+def _discard(tree: Path, spare: Path) -> None:
+    try:
+        tree.rename(spare)
+    except OSError:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def _staging(out: Path, spare: Path) -> Path:
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{TREE_DIR}-"))
+    # Atomic, so two concurrent runs never share it; the empty target is replaced.
+    with contextlib.suppress(OSError):
+        spare.rename(staging)
+    return staging
 
 
 def _hash_and_car(
@@ -498,7 +574,8 @@ def assemble(
     out.mkdir(parents=True, exist_ok=True)
     cache_file = cache_path(store, cid_profile)
     cache = load_cid_cache(cache_file, cid_profile)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=f".{TREE_DIR}-"))
+    spare = out / f".{TREE_DIR}-spare"
+    staging = _staging(out, spare)
     try:
         write_tree(plan, staging)
         if car:
@@ -507,9 +584,9 @@ def assemble(
             importer = Importer(profile=cid_profile, cache=cache)
             root, car_path = tree_root(staging, plan, importer).cid, None
         save_cid_cache(cache_file, cid_profile, cache)
-        _replace_dir(staging, out / TREE_DIR)
+        _replace_dir(staging, out / TREE_DIR, spare)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging, spare)
         raise
     for stale in out.glob("*.car"):
         if stale != car_path:

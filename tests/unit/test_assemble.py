@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,13 +280,55 @@ def test_failure_midway_leaves_the_old_tree(
         synthetic.assemble(out)
     assert snapshot(first.tree) == before
     assert sorted(out.glob("*.car")) == cars
-    assert sorted(p.name for p in out.iterdir()) == sorted(["tree", *(c.name for c in cars)])
+    assert visible(out) == sorted(["tree", *(c.name for c in cars)])
+    assert hidden(out) <= {".tree-spare"}  # a half-written staging tree, kept for reuse
 
     monkeypatch.setattr(assemble_module, "_place", real_place)
     second = synthetic.assemble(out)
     assert second.root != first.root
     assert (second.tree / f"_platforms/{P313}/demo-ext").is_dir()
-    assert sorted(p.name for p in out.iterdir()) == sorted(["tree", f"{second.root}.car"])
+    assert visible(out) == sorted(["tree", f"{second.root}.car"])
+    assert second.root == cid_of_path(second.tree)
+
+
+def visible(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
+def hidden(out: Path) -> set[str]:
+    return {p.name for p in out.iterdir() if p.name.startswith(".")}
+
+
+def test_spare_tree_is_reused_and_repaired(synthetic: Synthetic, tmp_path: Path) -> None:
+    """Re-assembly updates the previous tree in place; whatever it finds there, the
+    result equals a fresh assembly, byte for byte and CID for CID."""
+    out = tmp_path / "out"
+    synthetic.assemble(out)
+    added = synthetic.put_wheel("demo-ext", P313, "cp313-cp313-manylinux_2_34_x86_64")
+    synthetic.assemble(out)
+    spare = out / ".tree-spare"
+    assert hidden(out) == {".tree-spare"}
+    # Damage the spare every way a killed run or a curious user could.
+    page = spare / "demo-ext" / "index.html"
+    page.chmod(0o644)
+    page.write_text("stale")
+    (spare / "extra.txt").write_text("not in the plan")
+    shutil.rmtree(spare / "_sources" / "demo-pure")
+    (spare / "_sources" / "demo-pure").write_text("a file where a directory goes")
+    manifest = spare / "manifest.json"
+    manifest.unlink()
+    manifest.mkdir()
+    metadata = next((spare / "demo-pure").glob("*.metadata"))
+    metadata.unlink()
+    metadata.symlink_to(next((out / "tree" / "demo-pure").glob("*.metadata")))
+    synthetic.store.record_path(added.input_hash).unlink()  # a rebuild replaced it
+    synthetic.put_wheel("demo-ext", P313, "cp313-cp313-manylinux_2_34_x86_64", salt="new")
+    result = synthetic.assemble(out)
+    fresh = synthetic.assemble(tmp_path / "fresh")
+    assert result.root == fresh.root == cid_of_path(result.tree)
+    assert {k: v[0] for k, v in snapshot(result.tree).items()} == {
+        k: v[0] for k, v in snapshot(fresh.tree).items()
+    }
 
 
 def test_determinism(synthetic: Synthetic, tmp_path: Path) -> None:
