@@ -101,3 +101,27 @@ class UnixfsError(IpwhlError):
 
 class CarError(IpwhlError):
     """A CAR file is malformed, or its blocks do not match their CIDs."""
+
+
+class PyPIError(IpwhlError):
+    """PyPI has no usable release, or cannot be reached."""
+
+
+class CheckError(IpwhlError):
+    """The set as a whole breaks a gate; carries every failure, not just the first."""
+
+
+class CurationError(IpwhlError):
+    """A recipe cannot be written or updated from upstream as asked."""
+
+
+class GatewayError(IpwhlError):
+    """An IPFS gateway or RPC address is malformed, unreachable, or cannot serve a file."""
+
+
+class PublishError(IpwhlError):
+    """The IPFS node did not take, pin or name the tree; nothing is reported as published."""
+
+
+class PylockError(IpwhlError):
+    """A pylock.toml cannot be made: a project or dependency is not in the tree."""

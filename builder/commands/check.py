@@ -1,0 +1,177 @@
+"""`ipwhl check`: the whole-set gates over recipes and the current wheels in the store."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import zipfile
+from email.parser import HeaderParser
+from pathlib import Path
+
+from builder.check import Report, SetView, WheelFacts, check, load_allowlist
+from builder.collection import current
+from builder.commands.build import add_store_options, default_cache, store_path
+from builder.errors import IpwhlError
+from builder.farm import Farm, load_farm
+from builder.lock import Lock, read_lock, sdist_build_requires
+from builder.store import Record, Store
+
+_LICENSE_NAMES = ("LICEN", "COPYING", "NOTICE", "COPYRIGHT", "AUTHORS")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("check", help=__doc__)
+    parser.add_argument(
+        "--platform", action="append", default=[], help="only platforms matching this glob"
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_store_options(parser)
+
+
+def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> WheelFacts:
+    """Read METADATA and the license file names of one wheel (central directory only)."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.namelist()
+        meta_name = next(
+            n for n in members if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+        )
+        headers = HeaderParser().parsestr(archive.read(meta_name).decode("utf-8"))
+    dist_info = meta_name.split("/", 1)[0] + "/"
+    licenses = tuple(
+        n
+        for n in members
+        if (n.startswith(dist_info + "licenses/") and not n.endswith("/"))
+        or (
+            n.count("/") == 1
+            and n.startswith(dist_info)
+            and n.rsplit("/", 1)[1].upper().startswith(_LICENSE_NAMES)
+        )
+    )
+    return WheelFacts(
+        filename=filename,
+        sha256=sha256,
+        platform=platform,
+        name=headers["Name"] or "",
+        version=headers["Version"] or "0",
+        requires_dist=tuple(headers.get_all("Requires-Dist") or ()),
+        requires_python=headers.get("Requires-Python") or "",
+        provides_extra=tuple(headers.get_all("Provides-Extra") or ()),
+        license_files=licenses,
+    )
+
+
+def _build_requires(farm: Farm, cache: Path) -> dict[str, tuple[str, ...] | None]:
+    """[build-system] requires per recipe, from the sdist in the download cache.
+
+    Memoized beside the sdists by sdist sha256 (content-addressed, so never stale):
+    reading 60 tarballs on every PR would cost more than all the gates together.
+    """
+    found: dict[str, tuple[str, ...] | None] = {}
+    memo_dir = cache / "build-requires"
+    for recipe in farm.recipes.values():
+        memo = memo_dir / f"{recipe.sha256}.json"
+        if memo.is_file():
+            found[recipe.name] = tuple(json.loads(memo.read_text()))
+            continue
+        sdist = cache / "sdists" / recipe.sha256 / recipe.sdist_filename
+        if not sdist.is_file():
+            found[recipe.name] = None
+            continue
+        requires = sdist_build_requires(sdist)
+        memo_dir.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f".{memo.name}.part")
+        tmp.write_text(json.dumps(requires))
+        tmp.replace(memo)
+        found[recipe.name] = tuple(requires)
+    return found
+
+
+def gather(farm: Farm, store: Store, cache: Path) -> SetView:
+    """Everything `check` looks at, read from the farm, its store and the sdist cache."""
+    collection = current(farm, store)
+    records: dict[str, Record] = {}
+    wheels = []
+    facts_by_sha: dict[str, WheelFacts] = {}
+    for (_, platform_id), record in sorted(collection.wheels.items()):
+        records[record.wheel_sha256] = record
+        base = facts_by_sha.get(record.wheel_sha256)
+        if base is None:
+            base = wheel_facts(
+                store.blob(record.wheel_sha256),
+                filename=record.wheel,
+                sha256=record.wheel_sha256,
+                platform=platform_id,
+            )
+            facts_by_sha[record.wheel_sha256] = base
+        wheels.append(
+            WheelFacts(**{**base.__dict__, "platform": platform_id, "filename": record.wheel})
+        )
+    locks: dict[str, Lock | None] = {}
+    for interpreter in sorted({p.interpreter for p in farm.platforms.values()}):
+        try:
+            locks[interpreter] = read_lock(farm.locks / f"{interpreter}.txt")
+        except IpwhlError:
+            locks[interpreter] = None
+    return SetView(
+        recipes=farm.recipes,
+        platforms=farm.platforms,
+        wheels=tuple(wheels),
+        build_requires=_build_requires(farm, cache),
+        locks=locks,
+        locks_dir=farm.locks,
+        allowlist=load_allowlist(),
+    )
+
+
+def to_json(report: Report, root: Path) -> str:
+    def rel(path: Path) -> str:
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    return json.dumps(
+        {
+            "ok": report.ok,
+            "problems": [
+                {
+                    "code": p.code,
+                    "file": rel(p.file),
+                    "field": p.field,
+                    "message": p.message,
+                    "fix": p.fix,
+                }
+                for p in report.problems
+            ],
+            "unchecked": list(report.unchecked),
+        },
+        indent=2,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    root = Path(args.root).absolute()
+    farm = load_farm(root)
+    store = Store(root=store_path(args))
+    view = gather(farm, store, (args.cache or default_cache()).absolute())
+    platforms = [
+        p
+        for p in view.platforms.values()
+        if not args.platform or any(fnmatch.fnmatchcase(p.id, g) for g in args.platform)
+    ]
+    report = check(view, platforms)
+    if args.json:
+        print(to_json(report, root))
+        return 0 if report.ok else 1
+    for problem in report.problems:
+        path = problem.file.relative_to(root) if problem.file.is_relative_to(root) else problem.file
+        print(f"{path}: {problem.field}: {problem.code} {problem.message}")
+        print(f"    fix: {problem.fix}")
+    for note in report.unchecked:
+        print(f"not checked: {note}")
+    projects = len(view.recipes)
+    built = len({w.platform for w in view.wheels})
+    verdict = "FAILED" if report.problems else "ok"
+    print(
+        f"check {verdict}: {len(report.problems)} problems; {projects} projects, "
+        f"{len(platforms)} platforms ({built} with wheels), {len(view.wheels)} wheels"
+    )
+    return 0 if report.ok else 1

@@ -1,0 +1,271 @@
+"""PyPI, read-only: releases from the simple JSON API (PEP 691), metadata (PEP 658), sdists.
+
+Only the index's own data is trusted for what it says (file names, hashes,
+Requires-Python); everything else about a release is read from its sdist or its core
+metadata file, because `/pypi/<name>/<version>/json` is not reachable from every farm
+machine and the per-project JSON only describes the newest release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+from builder.errors import PyPIError
+
+SIMPLE = "https://pypi.org/simple"
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+_TIMEOUT = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class File:
+    filename: str
+    url: str
+    sha256: str
+    requires_python: str  # "" when the index does not say
+    yanked: bool
+    has_metadata: bool  # a PEP 658 `.metadata` file sits beside it
+
+    def admits(self, python_versions: Iterable[str]) -> bool:
+        """Does Requires-Python admit every one of these `X.Y` versions?"""
+        if not self.requires_python:
+            return True
+        try:
+            spec = SpecifierSet(self.requires_python)
+        except InvalidSpecifier:
+            return False
+        return all(spec.contains(v, prereleases=True) for v in python_versions)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    name: str
+    version: Version
+    sdist: File | None
+    wheels: tuple[File, ...]
+
+
+def _get(url: str, *, accept: str = "*/*") -> bytes:
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+            data: bytes = response.read()
+            return data
+    except urllib.error.HTTPError as e:
+        raise PyPIError(
+            f"{url} answered {e.code} {e.reason}",
+            fix="check the project name and that the release exists on PyPI",
+        ) from e
+    except (urllib.error.URLError, OSError) as e:
+        raise PyPIError(f"cannot reach {url}: {e}", fix="check the network, then retry") from e
+
+
+def releases(name: str) -> list[Release]:
+    """Every release with its files, newest version first."""
+    project = canonicalize_name(name)
+    raw = json.loads(_get(f"{SIMPLE}/{project}/", accept=SIMPLE_JSON))
+    by_version: dict[Version, dict[str, list[File]]] = {}
+    for entry in raw.get("files", []):
+        filename = entry["filename"]
+        metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+        file = File(
+            filename=filename,
+            url=entry["url"],
+            sha256=entry.get("hashes", {}).get("sha256", ""),
+            requires_python=entry.get("requires-python") or "",
+            yanked=bool(entry.get("yanked", False)),
+            has_metadata=bool(metadata),
+        )
+        try:
+            if filename.endswith(".whl"):
+                version, kind = parse_wheel_filename(filename)[1], "wheels"
+            elif filename.endswith((".tar.gz", ".zip")):
+                version, kind = parse_sdist_filename(filename)[1], "sdists"
+            else:
+                continue  # eggs, .exe installers and other relics
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            continue
+        by_version.setdefault(version, {"wheels": [], "sdists": []})[kind].append(file)
+    found = []
+    for version, files in by_version.items():
+        # Prefer .tar.gz (PEP 625) when a release has both kinds of sdist.
+        sdists = sorted(files["sdists"], key=lambda f: not f.filename.endswith(".tar.gz"))
+        found.append(
+            Release(
+                name=project,
+                version=version,
+                sdist=sdists[0] if sdists else None,
+                wheels=tuple(files["wheels"]),
+            )
+        )
+    return sorted(found, key=lambda r: r.version, reverse=True)
+
+
+def candidates(name: str, python_versions: Iterable[str]) -> list[Release]:
+    """Final, unyanked releases with an sdist that admits every interpreter, newest first."""
+    return candidates_from(releases(name), list(python_versions))
+
+
+def candidates_from(everything: list[Release], versions: list[str]) -> list[Release]:
+    """The releases of `everything` fit for the set (see `candidates`)."""
+    return [
+        r
+        for r in everything
+        if r.sdist is not None
+        and not r.sdist.yanked
+        and not r.version.is_prerelease
+        and not r.version.is_devrelease
+        and r.sdist.admits(versions)
+    ]
+
+
+def choose(name: str, python_versions: Iterable[str], wanted: str | None = None) -> Release:
+    """The newest release fit for the set, or exactly `wanted`; explain when there is none."""
+    versions = list(python_versions)
+    everything = releases(name)
+    if not everything:
+        raise PyPIError(f"{name} has no releases on PyPI", fix="check the project name")
+    fit = candidates_from(everything, versions)
+    if wanted is not None:
+        exact = [r for r in everything if r.version == Version(wanted)]
+        if not exact:
+            raise PyPIError(
+                f"{name} has no release {wanted}",
+                fix=f"pick one of: {', '.join(str(r.version) for r in everything[:8])}",
+            )
+        if exact[0] not in fit:
+            raise PyPIError(
+                f"{name} {wanted} has no sdist, is yanked, or its Requires-Python "
+                f"({exact[0].sdist.requires_python if exact[0].sdist else '-'}) does not admit "
+                f"Python {', '.join(versions)}",
+                fix=f"the newest fit release is {fit[0].version}" if fit else "leave it out",
+            )
+        return exact[0]
+    if not fit:
+        raise PyPIError(
+            f"no release of {name} has an sdist admitting Python {', '.join(versions)}",
+            fix="IPWHL builds every project for every interpreter in platforms/; leave it out",
+        )
+    return fit[0]
+
+
+def download(file: File, cache: Path) -> Path:
+    """The file, verified against the index's sha256, cached where `fetch` looks for sdists."""
+    target = cache / "sdists" / file.sha256 / file.filename
+    if target.is_file():
+        return target
+    data = _get(file.url)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != file.sha256:
+        raise PyPIError(
+            f"{file.url} has sha256 {digest}, the index says {file.sha256}",
+            fix="retry; if it persists, the download is being tampered with",
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".part-{file.filename}")
+    part.write_bytes(data)
+    part.replace(target)
+    return target
+
+
+def core_metadata(release: Release, sdist: Path | None) -> Message:
+    """The release's metadata: PEP 658 file of a wheel when there is one, else PKG-INFO.
+
+    A wheel's METADATA is authoritative for Requires-Dist; an sdist's PKG-INFO may omit
+    it (metadata 2.1 and older let dependencies be dynamic).
+    """
+    for wheel in release.wheels:
+        if wheel.has_metadata:
+            return HeaderParser().parsestr(_get(wheel.url + ".metadata").decode("utf-8"))
+    if sdist is None:
+        raise PyPIError(f"{release.name} {release.version}: no metadata", fix="leave it out")
+    return sdist_pkg_info(sdist)
+
+
+def sdist_members(sdist: Path) -> dict[str, bytes | None]:
+    """Member path (without the top directory) -> bytes for small text files we read."""
+    wanted = (
+        "PKG-INFO",
+        "pyproject.toml",
+        "setup.py",
+        "setup.cfg",
+        "top_level.txt",
+        "meson.build",
+        "CMakeLists.txt",
+        "Cargo.toml",
+    )
+    members: dict[str, bytes | None] = {}
+
+    def keep(rel: str, read: bytes | None) -> None:
+        members[rel] = read if rel.rsplit("/", 1)[-1] in wanted else None
+
+    if sdist.name.endswith(".zip"):
+        with zipfile.ZipFile(sdist) as archive:
+            for info in archive.infolist():
+                if info.is_dir() or "/" not in info.filename:
+                    continue
+                rel = info.filename.split("/", 1)[1]
+                small = rel.rsplit("/", 1)[-1] in wanted and info.file_size < 1 << 20
+                keep(rel, archive.read(info) if small else None)
+        return members
+    with tarfile.open(sdist) as tar:
+        for member in tar:
+            if not member.isfile() or "/" not in member.name.strip("./"):
+                continue
+            rel = member.name.strip("./").split("/", 1)[1]
+            data = None
+            if rel.rsplit("/", 1)[-1] in wanted and member.size < 1 << 20:
+                handle = tar.extractfile(member)
+                data = handle.read() if handle else None
+            keep(rel, data)
+    return members
+
+
+def sdist_pkg_info(sdist: Path) -> Message:
+    raw = sdist_members(sdist).get("PKG-INFO")
+    if raw is None:
+        raise PyPIError(f"{sdist.name} has no PKG-INFO", fix="this is not a valid sdist")
+    return HeaderParser().parsestr(raw.decode("utf-8", "replace"))
+
+
+def read_member(sdist: Path, rel: str) -> bytes:
+    """One member's bytes (e.g. a license file), `rel` without the top directory."""
+    if sdist.name.endswith(".zip"):
+        with zipfile.ZipFile(sdist) as archive:
+            for info in archive.infolist():
+                if "/" in info.filename and info.filename.split("/", 1)[1] == rel:
+                    return archive.read(info)
+    else:
+        with tarfile.open(sdist) as archive:
+            for member in archive:
+                name = member.name.strip("./")
+                if "/" in name and name.split("/", 1)[1] == rel and member.isfile():
+                    handle = archive.extractfile(member)
+                    return handle.read() if handle else b""
+    return b""
+
+
+def latest_json(name: str) -> dict[str, object]:
+    """`/pypi/<name>/json`: the newest release's summary (only the newest is reachable)."""
+    data: dict[str, object] = json.loads(_get(f"https://pypi.org/pypi/{name}/json"))
+    return data
