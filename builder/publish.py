@@ -70,9 +70,7 @@ class Kubo:
         """POST one RPC command; its answer as JSON objects (kubo streams some as lines)."""
         query = urllib.parse.urlencode(params or {})
         url = f"{self.url}/api/v0/{command}" + (f"?{query}" if query else "")
-        request = urllib.request.Request(
-            url, data=body, headers=dict(headers or {}), method="POST"
-        )
+        request = urllib.request.Request(url, data=body, headers=dict(headers or {}), method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 raw: bytes = response.read()
@@ -206,7 +204,7 @@ def import_car(kubo: Kubo, car: Path, *, timeout: float = 3600) -> tuple[str, in
             fix="assemble again (`ipwhl assemble`) and publish the new CAR",
         ) from e
     roots = [a["Root"] for a in answer if "Root" in a]
-    stats = next((a["Stats"] for a in answer if "Stats" in a), {})
+    stats: dict[str, Any] = next((a["Stats"] for a in answer if "Stats" in a), {})
     got = [str(r.get("Cid", {}).get("/", "")) for r in roots]
     errors = [str(r.get("PinErrorMsg")) for r in roots if r.get("PinErrorMsg")]
     if errors:
@@ -295,11 +293,8 @@ def publish(
     kubo = Kubo.at(api)
     # Ask something cheap first: a daemon that is down fails here, before any upload.
     kubo.one("version")
-    if ipns_key is not None:
-        # Before the import: a missing key is found before anything changes on the node.
-        created = ensure_key(kubo, ipns_key, create=create_key)
-    else:
-        created = False
+    # The key is checked before the import: a missing key stops us before any change.
+    created = ensure_key(kubo, ipns_key, create=create_key) if ipns_key is not None else False
     cid, blocks, size = import_car(kubo, car)
     confirm_pinned(kubo, cid)
     name = name_publish(kubo, cid, ipns_key) if ipns_key is not None else None

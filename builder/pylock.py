@@ -319,7 +319,9 @@ def _is_table_array(value: TomlValue) -> bool:
         isinstance(value, list)
         and bool(value)
         and all(isinstance(v, dict) for v in value)
-        and any(isinstance(x, dict | list) for v in value if isinstance(v, dict) for x in v.values())
+        and any(
+            isinstance(x, dict | list) for v in value if isinstance(v, dict) for x in v.values()
+        )
     )
 
 
@@ -334,8 +336,12 @@ def _table(table: Mapping[str, TomlValue], path: str, lines: list[str], top: boo
     for key, value in deferred:
         name = f"{path}.{_key(key)}" if path else _key(key)
         if isinstance(value, dict):
-            lines.extend(["", f"[{name}]"])
-            _table(value, name, lines, top=True)
+            body: list[str] = []
+            _table(value, name, body, top=True)
+            # A table holding only sub-tables needs no header of its own (`[tool]`).
+            if not body or body[0] != "":
+                lines.extend(["", f"[{name}]"])
+            lines.extend(body)
             continue
         assert isinstance(value, list)
         for item in value:
@@ -427,4 +433,3 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

@@ -36,9 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("names", nargs="+", metavar="NAME", help="projects, extras allowed")
     parser.add_argument("--cid", default=None, help="the tree's root CID")
-    parser.add_argument(
-        "--platform", required=True, metavar="ID", help="e.g. linux-x86_64-cp312"
-    )
+    parser.add_argument("--platform", required=True, metavar="ID", help="e.g. linux-x86_64-cp312")
     parser.add_argument(
         "--gateway", default=None, metavar="URL",
         help=f"the gateway to read the tree from and to put in URLs (default {DEFAULT_GATEWAY})",
@@ -85,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         write_atomic(Path(args.output), text)
         print(
-            f"{args.output}: {len(lock.packages)} packages for {lock.platform.id} "
-            f"from /ipfs/{cid}",
+            f"{args.output}: {len(lock.packages)} packages for {lock.platform.id} from /ipfs/{cid}",
             file=sys.stderr,
         )
         print(f"  install: uv pip install -r {args.output}", file=sys.stderr)
