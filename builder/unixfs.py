@@ -334,7 +334,10 @@ class Importer:
         if threshold == 0:
             return False
         # Every entry counts, sub-directories included (kubo >= 0.40), and only a size
-        # strictly above the threshold shards.
+        # strictly above the threshold shards. (kubo 0.43 strays from its own rule in
+        # one band: a directory holding sub-directories within ~len(name) + 2 bytes
+        # above the threshold flips between HAMT and basic while MFS flushes it; see
+        # test_kubo_quirk_subdirectories_just_over_threshold.)
         if self.profile.hamt_size_estimation is SizeEstimation.LINKS:
             size = sum(len(name) + len(ref.cid.binary) for name, ref in items)
         else:
