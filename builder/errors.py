@@ -125,3 +125,7 @@ class PublishError(IpwhlError):
 
 class PylockError(IpwhlError):
     """A pylock.toml cannot be made: a project or dependency is not in the tree."""
+
+
+class CibuildwheelError(BuildError):
+    """cibuildwheel could not be configured for, or could not build, a job."""
