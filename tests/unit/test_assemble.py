@@ -195,7 +195,7 @@ def test_manifest(synthetic: Synthetic, tmp_path: Path) -> None:
     tree = synthetic.assemble(tmp_path / "out", profile="unixfs-v0-2015").tree
     raw = (tree / "manifest.json").read_bytes()
     manifest = json.loads(raw)
-    assert raw == (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
+    assert raw == (json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n").encode()
     assert manifest["profile"] == "unixfs-v0-2015"
     assert manifest["platforms"] == [P311, P312, P313]
     ext = manifest["projects"]["demo-ext"]
