@@ -86,3 +86,33 @@ def bench_cid(session: nox.Session) -> None:
     """CID throughput vs kubo on >= 1 GiB, and re-assembly after one new wheel."""
     _install(session, "test")
     session.run("python", str(ROOT / "tools" / "bench_cid.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def ci(session: nox.Session) -> None:
+    """CI glue: `nox -s ci -- matrix|build|summary|publish ...` runs `ipwhl ci-<that>`."""
+    _install(session, "test")  # cibuildwheel is pinned in the test extra
+    if not session.posargs:
+        session.error("name a step: matrix, build GROUP, summary or publish")
+    step, *rest = session.posargs
+    session.run("ipwhl", f"ci-{step}", *rest)
+
+
+@nox.session(python=PYTHON)
+def ci_dry_run(session: nox.Session) -> None:
+    """The CI workflow graph on this machine, native backend for the matrix; same CID."""
+    _install(session, "test")
+    session.run("python", str(ROOT / "tools" / "ci_dry_run.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def workflows_lint(session: nox.Session) -> None:
+    """actionlint and zizmor (offline) over .github/workflows."""
+    _install(session, "test")
+    actionlint = session.run(
+        "bash", str(ROOT / "tools" / "actionlint.sh"), external=True, silent=True
+    )
+    assert isinstance(actionlint, str)
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run(actionlint.strip().splitlines()[-1], *workflows, external=True)
+    session.run("zizmor", "--offline", str(ROOT / ".github" / "workflows"))

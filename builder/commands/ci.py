@@ -127,6 +127,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--plan", type=Path, default=None, metavar="FILE",
         help="output of `ipwhl plan --json` (default: every platform)",
     )  # fmt: skip
+    mat.add_argument(
+        "--changed-since", default="", metavar="REV",
+        help="run `ipwhl plan --changed-since REV --json` for the plan; an empty or "
+        "all-zero REV (a new branch) means every platform",
+    )  # fmt: skip
     mat.add_argument("--github-output", action="store_true",
                      help="append matrix=... and empty=... to $GITHUB_OUTPUT")  # fmt: skip
 
@@ -198,8 +203,11 @@ def _config(root: Path, args: argparse.Namespace) -> int:
 
 def _matrix(root: Path, args: argparse.Namespace) -> int:
     farm = load_farm(root)
-    if args.plan is not None:
-        ids = [p for p in planned_platforms(json.loads(args.plan.read_text())) if p]
+    plan_text = args.plan.read_text() if args.plan is not None else None
+    if args.changed_since.strip("0"):
+        plan_text = _run_plan(root, args.changed_since)
+    if plan_text is not None:
+        ids = [p for p in planned_platforms(json.loads(plan_text)) if p]
         unknown = sorted(set(ids) - set(farm.platforms))
         if unknown:
             raise IpwhlError(f"the plan names unknown platforms: {', '.join(unknown)}",
@@ -226,6 +234,20 @@ def _matrix(root: Path, args: argparse.Namespace) -> int:
         with Path(output).open("a") as f:
             f.write(f"matrix={text}\nempty={'true' if not entries else 'false'}\n")
     return 0
+
+
+def _run_plan(root: Path, rev: str) -> str:
+    """`ipwhl plan`, through its command line: the plan's JSON is its interface."""
+    argv = [sys.executable, "-m", "builder", "--root", str(root), "plan"]
+    result = subprocess.run(
+        [*argv, "--changed-since", rev, "--json"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise IpwhlError(
+            f"`ipwhl plan --changed-since {rev} --json` failed:\n{result.stderr.strip()}",
+            fix="fetch the history the plan compares with (actions/checkout fetch-depth: 0)",
+        )
+    return result.stdout
 
 
 def _build(root: Path, args: argparse.Namespace) -> int:
