@@ -470,6 +470,7 @@ def check_build_requirements(view: SetView, unchecked: list[str]) -> list[Proble
     interpreter it is built with."""
     problems: list[Problem] = []
     no_sdist = []
+    failing: dict[tuple[str, str, str], list[str]] = {}
     for interpreter, lock in sorted(view.locks.items()):
         if lock is None:
             problems.append(
@@ -500,9 +501,16 @@ def check_build_requirements(view: SetView, unchecked: list[str]) -> list[Proble
             try:
                 lock.closure(wanted, who=recipe.name)
             except LockError as e:
-                problems.append(
-                    _problem(recipe, "C031", "build.requires", e.message.split(": ", 1)[-1], e.fix)
-                )
+                # One problem per requirement, naming its locks, not one per interpreter.
+                text = e.message.split(": ", 1)[-1].replace(str(lock.path), "{lock}")
+                failing.setdefault((recipe.name, text, e.fix), []).append(interpreter)
+    for (name, text, fix), interpreters in failing.items():
+        locks = ", ".join(f"locks/{i}.txt" for i in sorted(interpreters, key=_interp_key))
+        problems.append(
+            _problem(
+                view.recipes[name], "C031", "build.requires", text.replace("{lock}", locks), fix
+            )
+        )
     if no_sdist:
         unchecked.append(
             f"[build-system] requires not read (sdist not in the cache): {', '.join(no_sdist)}; "
@@ -617,6 +625,10 @@ def check(view: SetView, platforms: Iterable[Platform] | None = None) -> Report:
     return Report(problems=tuple(ordered), unchecked=tuple(unchecked))
 
 
+def _interp_key(interpreter: str) -> tuple[int, str]:
+    return (len(interpreter), interpreter)
+
+
 def _globbed(ids: Iterable[str]) -> str:
     """`macos-arm64-{cp39,cp310}` for ids sharing os and arch: short enough for one line."""
     groups: dict[str, list[str]] = {}
@@ -625,7 +637,7 @@ def _globbed(ids: Iterable[str]) -> str:
         groups.setdefault(prefix, []).append(interpreter)
     parts = []
     for prefix, interps in sorted(groups.items()):
-        interps = sorted(set(interps), key=lambda i: (len(i), i))
+        interps = sorted(set(interps), key=_interp_key)
         parts.append(
             f"{prefix}-{interps[0]}" if len(interps) == 1 else f"{prefix}-{{{','.join(interps)}}}"
         )
