@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
@@ -39,6 +40,9 @@ from builder.fetch import extract_sdist
 from builder.lock import Pin
 from builder.platform import OS, Platform
 from builder.recipe import Recipe
+
+if TYPE_CHECKING:  # interpreters may import this module to dispatch on the backend
+    from builder.interpreters import Interpreter
 
 CIBW_PLATFORM = {OS.LINUX: "linux", OS.MACOS: "macos", OS.WINDOWS: "windows"}
 # Windows wheel tags do not follow the arch names (platform.py has the same table).
@@ -322,6 +326,16 @@ def toolchain(platform: Platform) -> str:
     """What builds the wheel, for the job's inputs: cibuildwheel pins its images."""
     option, name = image(platform)
     return f"cibuildwheel {cibuildwheel_version()} {identifier(platform)} {option}={name}".strip()
+
+
+def stand_in_interpreter(platform: Platform) -> Interpreter:
+    """The job's interpreter as the executor records it: cibuildwheel's, in its image
+    or installer, named by cibuildwheel's version and the pinned image."""
+    from builder.interpreters import Interpreter
+
+    return Interpreter(
+        path=Path(sys.executable), version=platform.python_version, build=toolchain(platform)
+    )
 
 
 def _docker_reachable() -> bool:
