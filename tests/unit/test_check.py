@@ -1,0 +1,278 @@
+"""The whole-set gates, each on a small fixture set that breaks it, asserting the message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.version import Version
+
+from builder.check import Report, SetView, WheelFacts, check, license_ids, load_allowlist
+from builder.farm import Farm, load_farm
+from builder.lock import Lock, Pin
+from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc
+
+PURE = "linux-x86_64-cp312"
+LINUX39 = "linux-x86_64-cp39"
+WIN = "windows-AMD64-cp312"
+PLATFORMS = (PURE, LINUX39, WIN)
+LICENSE = ("x.dist-info/licenses/LICENSE",)
+
+
+def farm_of(tmp_path: Path, *docs: dict[str, Any]) -> Farm:
+    platforms = {pid: platform_doc(pid, pure=pid == PURE) for pid in PLATFORMS}
+    make_farm(tmp_path, {d["project"]["name"]: d for d in docs}, platforms)
+    return load_farm(tmp_path)
+
+
+def wheel(
+    name: str,
+    version: str = "1.0.0",
+    *,
+    tag: str = "py3-none-any",
+    platform: str = PURE,
+    requires: tuple[str, ...] = (),
+    extras: tuple[str, ...] = (),
+    requires_python: str = "",
+    licenses: tuple[str, ...] = LICENSE,
+) -> WheelFacts:
+    return WheelFacts(
+        filename=f"{name.replace('-', '_')}-{version}-{tag}.whl",
+        sha256=f"{name}-{version}-{tag}",
+        platform=platform,
+        name=name,
+        version=version,
+        requires_dist=requires,
+        requires_python=requires_python,
+        provides_extra=extras,
+        license_files=licenses,
+    )
+
+
+def everywhere(w: WheelFacts) -> list[WheelFacts]:
+    """A pure wheel as the collection lists it: the same file on every Linux platform."""
+    return [WheelFacts(**{**w.__dict__, "platform": pid}) for pid in (PURE, LINUX39)]
+
+
+def view_of(
+    farm: Farm,
+    wheels: list[WheelFacts],
+    *,
+    build_requires: dict[str, tuple[str, ...] | None] | None = None,
+    locks: dict[str, Lock | None] | None = None,
+) -> SetView:
+    return SetView(
+        recipes=farm.recipes,
+        platforms=farm.platforms,
+        wheels=tuple(wheels),
+        build_requires=build_requires or {n: () for n in farm.recipes},
+        locks=locks or {},
+        locks_dir=farm.locks,
+        allowlist=load_allowlist(),
+    )
+
+
+def codes(report: Report) -> list[str]:
+    return [p.code for p in report.problems]
+
+
+def only(report: Report, code: str) -> str:
+    hits = [p for p in report.problems if p.code == code]
+    assert len(hits) == 1, "\n".join(map(str, report.problems))
+    return f"{hits[0].file.name}: {hits[0].field}: {hits[0].message} | fix: {hits[0].fix}"
+
+
+def pure_recipe(name: str, version: str = "1.0.0", **build: Any) -> dict[str, Any]:
+    return recipe_doc(name, version, pure=True, **build)
+
+
+def test_a_closed_set_passes(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"), pure_recipe("lib"))
+    wheels = everywhere(wheel("app", requires=("lib>=1",))) + everywhere(wheel("lib"))
+    report = check(view_of(farm, wheels))
+    assert report.ok, report.problems
+    # Windows has no wheels here: said, not passed over.
+    assert any("windows-AMD64-cp312" in note for note in report.unchecked)
+
+
+def test_missing_dependency(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    report = check(view_of(farm, everywhere(wheel("app", requires=("missing-lib>=2",)))))
+    assert codes(report) == ["C020"]
+    message = only(report, "C020")
+    assert message.startswith("app.toml: Requires-Dist: app needs missing-lib>=2 on ")
+    assert "which is not in the set" in message
+    assert "fix: add it: `ipwhl new missing-lib`" in message
+
+
+def test_marker_only_dependency_fails_on_its_platform_only(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    requires = ('colorama; sys_platform == "win32"',)
+    report = check(view_of(farm, everywhere(wheel("app", requires=requires))))
+    message = only(report, "C020")
+    assert 'on windows-AMD64-cp312 (marker: sys_platform == "win32")' in message
+    assert "linux" not in message.split("|")[0]
+
+
+def test_conflicting_second_version(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"), recipe_doc("lib"))
+    wheels = [
+        *everywhere(wheel("app", requires=("lib>=2",))),
+        wheel("lib", tag="cp312-cp312-manylinux_2_34_x86_64", platform=PURE),
+        wheel("lib", "2.0.0", tag="cp39-cp39-manylinux_2_34_x86_64", platform=LINUX39),
+    ]
+    report = check(view_of(farm, wheels))
+    assert only(report, "C001") == (
+        "lib.toml: project.version: the set holds lib 2.0.0 beside the pinned 1.0.0 "
+        "(lib-2.0.0-cp39-cp39-manylinux_2_34_x86_64.whl) | fix: IPWHL is singly-versioned: "
+        "rebuild the stale wheels from this recipe (`ipwhl build`), or fix a recipe whose "
+        "sdist builds another version"
+    )
+    # The dependent's requirement is checked against the one pinned version.
+    assert "app needs lib>=2 on " in only(report, "C022")
+    assert "the set has lib 1.0.0" in only(report, "C022")
+
+
+def test_non_free_license(tmp_path: Path) -> None:
+    doc = pure_recipe("app")
+    doc["project"]["license"] = "MIT OR CC-BY-NC-4.0"
+    farm = farm_of(tmp_path, doc)
+    report = check(view_of(farm, everywhere(wheel("app"))))
+    assert only(report, "C040").startswith(
+        "app.toml: project.license: CC-BY-NC-4.0 (in 'MIT OR CC-BY-NC-4.0') is not on the "
+        "free-software allowlist | fix: IPWHL carries only free software"
+    )
+
+
+def test_license_files_must_travel_with_the_wheel(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    report = check(view_of(farm, everywhere(wheel("app", licenses=()))))
+    assert "app-1.0.0-py3-none-any.whl carries no license file" in only(report, "C041")
+
+
+@pytest.mark.parametrize(
+    ("names", "flagged", "other", "code"),
+    [
+        (("reqeusts",), "reqeusts", "requests", "C051"),  # a swap of two letters
+        (("co1orama",), "co1orama", "colorama", "C051"),  # a look-alike digit
+        (("colorama", "colourama"), "colourama", "colorama", "C050"),  # one insertion
+    ],
+)
+def test_confusable_name(
+    tmp_path: Path, names: tuple[str, ...], flagged: str, other: str, code: str
+) -> None:
+    farm = farm_of(tmp_path, *(pure_recipe(n) for n in names))
+    wheels = [w for n in names for w in everywhere(wheel(n))]
+    report = check(view_of(farm, wheels))
+    assert only(report, code) == (
+        f"{flagged}.toml: project.confusable-with: {flagged!r} is easily mistaken for the "
+        f"{'well-known project' if code == 'C051' else 'project in the set'} {other!r} | "
+        f"fix: check that {flagged} is the project you mean (not a typosquat of {other}), "
+        f"then add confusable-with = [{other!r}]"
+    )
+
+
+def test_confusable_with_acknowledges_it(tmp_path: Path) -> None:
+    doc = pure_recipe("reqeusts")
+    doc["project"]["confusable-with"] = ["requests"]
+    farm = farm_of(tmp_path, doc)
+    assert check(view_of(farm, everywhere(wheel("reqeusts")))).ok
+
+
+def test_two_wheels_for_one_platform(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, recipe_doc("lib"))
+    wheels = [
+        wheel("lib", tag="py3-none-any", platform=PURE),
+        wheel("lib", tag="cp39-cp39-manylinux_2_34_x86_64", platform=LINUX39),
+    ]
+    report = check(view_of(farm, wheels))
+    assert only(report, "C011") == (
+        "lib.toml: build.pure: 2 wheels would install on linux-x86_64-cp39: "
+        "lib-1.0.0-cp39-cp39-manylinux_2_34_x86_64.whl, lib-1.0.0-py3-none-any.whl | "
+        "fix: exactly one wheel per platform: a pure wheel serves every platform and an "
+        "abi3 wheel every later interpreter, so build one kind only (`pure`, or the same "
+        "tag scheme on every interpreter)"
+    )
+
+
+def test_abi3_overlaps_a_version_specific_wheel(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, recipe_doc("lib"))
+    wheels = [
+        wheel("lib", tag="cp39-abi3-manylinux_2_34_x86_64", platform=LINUX39),
+        wheel("lib", tag="cp312-cp312-manylinux_2_34_x86_64", platform=PURE),
+    ]
+    message = only(check(view_of(farm, wheels)), "C011")
+    assert "2 wheels would install on linux-x86_64-cp312" in message
+
+
+def test_a_missing_wheel_on_a_built_platform(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, recipe_doc("lib"), pure_recipe("app"))
+    wheels = [*everywhere(wheel("app")), wheel("lib", tag="cp312-cp312-manylinux_2_34_x86_64")]
+    assert only(check(view_of(farm, wheels)), "C010") == (
+        "lib.toml: (wheel): no current wheel of lib 1.0.0 for linux-x86_64-cp39 | "
+        "fix: run `ipwhl build lib --platform linux-x86_64-cp39`"
+    )
+
+
+def test_requested_extras_are_part_of_the_closure(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"), pure_recipe("lib"))
+    wheels = everywhere(wheel("app", requires=("lib[fast]",))) + everywhere(
+        wheel("lib", requires=('speedups; extra == "fast"',), extras=("fast",))
+    )
+    assert "app needs" not in only(check(view_of(farm, wheels)), "C020")
+    assert 'lib needs speedups; extra == "fast" on' in only(check(view_of(farm, wheels)), "C020")
+
+
+def test_an_extra_the_dependency_does_not_have(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"), pure_recipe("lib"))
+    wheels = everywhere(wheel("app", requires=("lib[turbo]",))) + everywhere(wheel("lib"))
+    assert "lib 1.0.0 has no extra 'turbo'" in only(check(view_of(farm, wheels)), "C023")
+
+
+def test_requires_python_must_admit_every_interpreter(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    report = check(view_of(farm, everywhere(wheel("app", requires_python=">=3.10"))))
+    message = only(report, "C024")
+    assert "requires Python >=3.10, which excludes the interpreter on linux-x86_64-cp39" in message
+
+
+def test_build_requirements_need_a_lock_that_covers_them(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, recipe_doc("lib", requires=["cython>=3"]))
+    pin = Pin(name="setuptools", version=Version("80.0"), hashes=("sha256:" + "0" * 64,),
+              required_by=("-r",))  # fmt: skip
+    lock = Lock(path=tmp_path / "locks" / "cp312.txt", pins={"setuptools": pin})
+    view = view_of(
+        farm,
+        [wheel("lib", tag="cp312-cp312-manylinux_2_34_x86_64")],
+        build_requires={"lib": ("setuptools>=61",)},
+        locks={"cp312": lock, "cp39": None},
+    )
+    report = check(view, [farm.platforms[PURE]])
+    assert only(report, "C030").startswith("cp39.txt: (file): no build lock for cp39")
+    assert only(report, "C031") == (
+        "lib.toml: build.requires: build requirement 'cython>=3' is not in locks/cp312.txt | "
+        "fix: run `nox -s lock` to add it (it reads every recipe's sdist)"
+    )
+
+
+def test_build_requirements_without_the_sdist_are_reported_unchecked(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    report = check(view_of(farm, everywhere(wheel("app")), build_requires={"app": None}))
+    assert report.ok
+    assert any("not read (sdist not in the cache): app" in note for note in report.unchecked)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    doc = pure_recipe("reqeusts")
+    doc["project"]["license"] = "CC-BY-NC-4.0"
+    farm = farm_of(tmp_path, doc)
+    wheels = everywhere(wheel("reqeusts", requires=("nowhere",), licenses=()))
+    assert sorted(set(codes(check(view_of(farm, wheels))))) == ["C020", "C040", "C041", "C051"]
+
+
+def test_license_ids_split_expressions() -> None:
+    assert license_ids("(MIT OR Apache-2.0) AND GPL-2.0-or-later WITH Classpath-exception-2.0") == (
+        ["MIT", "Apache-2.0", "GPL-2.0-or-later"],
+        ["Classpath-exception-2.0"],
+    )
