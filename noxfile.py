@@ -116,3 +116,17 @@ def workflows_lint(session: nox.Session) -> None:
     workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     session.run(actionlint.strip().splitlines()[-1], *workflows, external=True)
     session.run("zizmor", "--offline", str(ROOT / ".github" / "workflows"))
+
+
+@nox.session(python=PYTHON)
+def check(session: nox.Session) -> None:
+    """The whole-set gates over recipes and the store's current wheels (CI: every change)."""
+    _install(session)
+    session.run("ipwhl", "check", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_check(session: nox.Session) -> None:
+    """`ipwhl check` timing on the full set, stage by stage (target: a few seconds)."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "bench_check.py"), *session.posargs)
