@@ -47,6 +47,8 @@ from builder.unixfs import CidProfile, DagRef, Importer, get_profile
 PLATFORMS_DIR: Final = "_platforms"
 SOURCES_DIR: Final = "_sources"
 MANIFEST: Final = "manifest.json"
+FARM_DIR: Final = "_farm"  # under _sources/; `_` keeps it apart from project names
+STATUS_DIR: Final = "_status"
 TREE_DIR: Final = "tree"
 CID_CACHE_VERSION: Final = 1
 
@@ -98,6 +100,10 @@ class Inputs:
     wheels: Mapping[tuple[str, str], Wheel]  # (project, platform id) -> wheel
     sources: Mapping[str, Sources]
     missing: Mapping[tuple[str, str], str]
+    # Verbatim files: _sources/_farm/ (platform files and build locks, so the tree
+    # alone can be rebuilt) and _status/ (the last verification report).
+    farm_files: Mapping[str, bytes] = field(default_factory=dict)
+    status_files: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,6 +190,7 @@ def gather(
     platforms: Iterable[Platform],
     *,
     sdist_cache: Path | None = None,
+    status: Path | None = None,
 ) -> Inputs:
     ids = tuple(sorted(p.id for p in platforms))
     chosen = set(ids)
@@ -217,7 +224,23 @@ def gather(
             sdist=_find_sdist(recipe, store, sdist_cache),
         )
     missing = {k: why for k, why in collection.missing.items() if k[1] in chosen}
-    return Inputs(platforms=ids, wheels=wheels, sources=sources, missing=missing)
+    farm_files = {
+        f"{kind}/{path.name}": path.read_bytes()
+        for kind, directory in (("platforms", farm.root / "platforms"), ("locks", farm.locks))
+        for path in sorted(directory.iterdir() if directory.is_dir() else ())
+        if path.is_file() and not path.name.startswith(".")
+    }
+    status_files = {}
+    if status is not None:
+        status_files = {
+            path.relative_to(status).as_posix(): path.read_bytes()
+            for path in sorted(status.rglob("*"))
+            if path.is_file() and not any(p.startswith(".") for p in path.relative_to(status).parts)
+        }
+    return Inputs(
+        platforms=ids, wheels=wheels, sources=sources, missing=missing,
+        farm_files=farm_files, status_files=status_files,
+    )  # fmt: skip
 
 
 # --- plan: pure ------------------------------------------------------------------------
@@ -295,6 +318,10 @@ def _manifest(inputs: Inputs, profile: str) -> bytes:
     for (project, platform), why in sorted(inputs.missing.items()):
         missing.setdefault(project, {})[platform] = why
     document = {
+        "farm": {
+            relative: hashlib.sha256(data).hexdigest()
+            for relative, data in sorted(inputs.farm_files.items())
+        },
         "profile": profile,
         "platforms": list(inputs.platforms),
         "projects": projects,
@@ -331,6 +358,10 @@ def plan_tree(inputs: Inputs, *, profile: str) -> TreePlan:
         for name, data in src.patches:
             files[f"{base}patches/{name}"] = data
         files[f"{base}{src.recipe.sdist_filename}"] = src.sdist
+    for relative, data in sorted(inputs.farm_files.items()):
+        files[f"{SOURCES_DIR}/{FARM_DIR}/{relative}"] = data
+    for relative, data in sorted(inputs.status_files.items()):
+        files[f"{STATUS_DIR}/{relative}"] = data
     files[MANIFEST] = _manifest(inputs, profile)
     for path in files:
         if any(part.startswith(".") or not part for part in path.split("/")):
@@ -578,6 +609,7 @@ def assemble(
     profile: str | None = None,
     sdist_cache: Path | None = None,
     car: bool = True,
+    status: Path | None = None,
 ) -> Assembly:
     """Write `<out>/tree` and `<out>/<root-cid>.car`; return the root CID.
 
@@ -586,7 +618,7 @@ def assemble(
     """
     cid_profile = get_profile(profile)
     chosen = select_platforms(farm, platforms)
-    inputs = gather(farm, store, collection, chosen, sdist_cache=sdist_cache)
+    inputs = gather(farm, store, collection, chosen, sdist_cache=sdist_cache, status=status)
     plan = plan_tree(inputs, profile=cid_profile.name)
     out.mkdir(parents=True, exist_ok=True)
     cache_file = cache_path(store, cid_profile)

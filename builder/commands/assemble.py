@@ -43,6 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="only the tree and its CID; skip the CAR (no block is written, cached "
         "file CIDs are enough)",
     )  # fmt: skip
+    parser.add_argument(
+        "--status", type=Path, default=None, metavar="DIR",
+        help="a report directory of `ipwhl verify` to publish under _status/",
+    )  # fmt: skip
     add_store_options(parser)
 
 
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         sdist_cache=(args.cache or default_cache()).absolute(),
         car=args.car,
+        status=args.status.absolute() if args.status else None,
     )
     print(f"tree:     {result.tree} ({result.projects} projects, {result.files} files)")
     if result.car is not None:

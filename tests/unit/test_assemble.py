@@ -161,6 +161,8 @@ def test_layout(synthetic: Synthetic, tmp_path: Path) -> None:
         sdist = f"{project.replace('-', '_')}-1.0.0.tar.gz"
         expected |= {f"_sources/{project}/{project}.toml", f"_sources/{project}/{sdist}"}
     expected.add("_sources/demo-ext/patches/fix.patch")
+    # The platform files travel with the tree, so that it alone can be rebuilt.
+    expected |= {f"_sources/_farm/platforms/{p}.toml" for p in synthetic.farm.platforms}
     assert files_under(tree) == expected
     assert (tree / "_sources/demo-ext/patches/fix.patch").read_text() == "--- a\n+++ b\n"
     assert (tree / "_sources/demo-pure/demo_pure-1.0.0.tar.gz").read_bytes() == SDIST
@@ -400,7 +402,7 @@ def test_plan_is_pure(synthetic: Synthetic) -> None:
         wheels={k: Wheel(record=w.record, blob=FileSource(path=Path("/gone"), sha256=w.blob.sha256),
                          metadata=w.metadata, requires_python=w.requires_python)
                 for k, w in inputs.wheels.items()},
-        sources=inputs.sources, missing=inputs.missing,
+        sources=inputs.sources, missing=inputs.missing, farm_files=inputs.farm_files,
     )  # fmt: skip
     a, b = plan_tree(inputs, profile="p"), plan_tree(moved, profile="p")
     assert list(a.files) == list(b.files) == sorted(a.files)
