@@ -107,6 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--cache", type=Path, default=None, help="sdist download cache")
     parser.add_argument("--store", type=Path, default=None, help="the local store")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel build jobs")
+    parser.add_argument("--build-root", type=Path, default=None, help="see `ipwhl build`")
 
 
 # ---- guesses, pure functions over the sdist's members and the metadata -----------------
@@ -417,7 +418,8 @@ def run(args: argparse.Namespace) -> int:
         return code
     store = ["--store", str(args.store)] if args.store else []
     jobs = ["-j", str(args.jobs)] if args.jobs else []
-    return main([*common, "build", *written, *store, *cache_args, *jobs])
+    build_root = ["--build-root", str(args.build_root)] if args.build_root else []
+    return main([*common, "build", *written, *store, *cache_args, *jobs, *build_root])
 
 
 def _version_for(req: Requirement, versions: list[str]) -> str | None:
