@@ -261,10 +261,10 @@ def _diff(row: Row, theirs: Path, store: Path, record: dict[str, Any], reports: 
     # diffoscope names the inputs by path; give both the wheel's own name.
     pair = reports.parent / "pairs" / f"{row.project}-{row.platform}"
     left, right = pair / "published" / row.wheel, pair / "rebuilt" / row.wheel
-    for link, target in ((left, theirs), (right, ours)):
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.unlink(missing_ok=True)
-        link.symlink_to(target)
+    for copy, original in ((left, theirs), (right, ours)):
+        # Copies, not links: diffoscope would compare link targets, not the wheels.
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(original, copy)
     diffoscope = shutil.which("diffoscope", path=str(Path(sys.executable).parent)) or shutil.which(
         "diffoscope"
     )

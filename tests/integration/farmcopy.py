@@ -20,7 +20,7 @@ NATIVE = "linux-x86_64-cp312"
 
 
 @dataclass(frozen=True, kw_only=True)
-class TestFarm:
+class FarmCopy:
     root: Path
     store: Path
     build_root: Path
@@ -58,7 +58,7 @@ class TestFarm:
         return path
 
 
-def make_farm(base: Path, recipes: list[str], *, cache: Path) -> TestFarm:
+def make_farm(base: Path, recipes: list[str], *, cache: Path) -> FarmCopy:
     """A farm at `base` holding copies of the repo's `recipes` and all its platforms."""
     root = base / "checkout"
     (root / "recipes").mkdir(parents=True)
@@ -66,7 +66,7 @@ def make_farm(base: Path, recipes: list[str], *, cache: Path) -> TestFarm:
         shutil.copy(REPO / "recipes" / f"{name}.toml", root / "recipes")
     shutil.copytree(REPO / "platforms", root / "platforms")
     shutil.copytree(REPO / "locks", root / "locks")
-    return TestFarm(root=root, store=base / "store", build_root=base / "build-root", cache=cache)
+    return FarmCopy(root=root, store=base / "store", build_root=base / "build-root", cache=cache)
 
 
 def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> tuple[str, str]:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from tests.integration.farmcopy import NATIVE, TestFarm, make_farm, make_sdist
+from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm, make_sdist
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
-def _assemble(farm: TestFarm, out: Path) -> Path:
+def _assemble(farm: FarmCopy, out: Path) -> Path:
     code = main(["--root", str(farm.root), "assemble", "--store", str(farm.store),
                  "--out", str(out), "--platform", NATIVE])  # fmt: skip
     assert code == 0
