@@ -369,8 +369,9 @@ def test_one_byte_changes_the_cid_and_the_old_hashes_refuse_it(
     argv = ["lock", "--cid", cid, "--platform", NATIVE, "--gateway", node_a.gateway_url]
     assert main([*argv, "-o", str(lock), "markupsafe"]) == 0
     lock.write_text(lock.read_text().replace(cid, tampered))
-    out = uv_install(python, "--preview-features", "pylock", "-r", lock, ok=False)
-    assert "hash" in out.lower(), out
+    out = uv_install(python, "--preview-features", "pylock", "-r", lock, ok=False).lower()
+    # uv extracts while it streams, so the zip's own CRC may trip before the sha256 does.
+    assert "hash" in out or "bad crc" in out, out
     # The old CID still means the old bytes.
     relative = victim.relative_to(tree).as_posix()
     assert gateway.read(cid, relative) == (built.assembly.tree / relative).read_bytes()
