@@ -130,3 +130,21 @@ def bench_check(session: nox.Session) -> None:
     """`ipwhl check` timing on the full set, stage by stage (target: a few seconds)."""
     _install(session)
     session.run("python", str(ROOT / "tools" / "bench_check.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def publish(session: nox.Session) -> None:
+    """Import public/<cid>.car into a running IPFS node, pin it, print the install URL.
+
+    Needs a running kubo daemon (`ipfs daemon`; its RPC API on 127.0.0.1:5001 by
+    default). Arguments go to `ipwhl publish`, e.g. `-- --ipns-key ipwhl --api ...`.
+    """
+    _install(session)
+    session.run("ipwhl", "publish", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench_install(session: nox.Session) -> None:
+    """Install time through a kubo gateway vs `python -m http.server` on the same tree."""
+    _install(session, "test")
+    session.run("python", str(ROOT / "tools" / "bench_install.py"), *session.posargs)
