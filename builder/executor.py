@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from builder import cibuildwheel, system
 from builder import job as jobs_
-from builder import system
 from builder.build import network_isolation_works
 from builder.errors import IpwhlError
 from builder.farm import Farm
 from builder.fetch import fetch_sdist
 from builder.inputs import Inputs, build_inputs, reuse_inputs
-from builder.interpreters import find_interpreter
+from builder.interpreters import Interpreter, find_interpreter
 from builder.lock import Lock, read_lock
 from builder.plan import Job, build_graph, runtime_requirements, test_closure
+from builder.platform import Backend
 from builder.store import Record, Store
 
 
@@ -186,6 +187,15 @@ def execute(
     return [state.done[job.key] for job in jobs]
 
 
+def _interpreter(job: Job) -> Interpreter:
+    """The interpreter a job builds with; cibuildwheel's lives in its image or runner."""
+    if job.platform.backend is Backend.CIBUILDWHEEL:
+        return cibuildwheel.stand_in_interpreter(job.platform)
+    interpreter = find_interpreter(job.platform.python_version)
+    assert interpreter is not None  # only buildable platforms are planned
+    return interpreter
+
+
 def _priority(job: Job) -> tuple[int, str]:
     """Pure builds first: every other platform's reuse of them waits on them."""
     return (0 if job.recipe.pure else 1, job.key)
@@ -239,8 +249,7 @@ def _start(
             )
         )
         return None
-    interpreter = find_interpreter(job.platform.python_version)
-    assert interpreter is not None  # only buildable platforms are planned
+    interpreter = _interpreter(job)
     try:
         if job.reuses:
             pure_key = f"{job.recipe.name}@{job.reuses}"
@@ -350,8 +359,7 @@ def _test_task(
             return None
     links = tuple(sorted(state.wheels[on_platform[name]] for name in closure))
     name, sha = state.wheels[job.key]
-    interpreter = find_interpreter(job.platform.python_version)
-    assert interpreter is not None
+    interpreter = _interpreter(job)
     return jobs_.TestTask(
         job=job,
         wheel=name,

@@ -53,8 +53,9 @@ def project_page(project: str, files: Iterable[IndexFile], *, prefix: str = "") 
         attrs = [f'href="{escape(prefix + f.filename)}#sha256={f.sha256}"']
         if f.requires_python:
             attrs.append(f'data-requires-python="{escape(f.requires_python)}"')
-        # PEP 714 renamed the attribute; older pips read only the PEP 658 name.
-        attrs.append(f'data-dist-info-metadata="sha256={f.metadata_sha256}"')
+        # Only PEP 714's name: pip 23.0 (bundled with CPython 3.9) reads PEP 658's
+        # `data-dist-info-metadata`, then rejects a metadata file whose Name is not
+        # normalized ("MarkupSafe"). Without it, that pip downloads the wheel instead.
         attrs.append(f'data-core-metadata="sha256={f.metadata_sha256}"')
         rows.append(f"<a {' '.join(attrs)}>{escape(f.filename)}</a><br>\n")
     title = f"Links for {escape(project)}"

@@ -77,8 +77,10 @@ def find_interpreter(python_version: str) -> Interpreter | None:
 
 def why_not_buildable(platform: Platform) -> str | None:
     """None if this machine can build `platform`, else the reason in plain words."""
-    if platform.backend is not Backend.NATIVE:
-        return f"backend {platform.backend} runs in CI"
+    if platform.backend is Backend.CIBUILDWHEEL:
+        from builder import cibuildwheel  # cibuildwheel's module imports this one
+
+        return cibuildwheel.why_not_buildable(platform)
     if platform.os is not OS.LINUX or host.system() != "Linux":
         return f"needs a {platform.os} host"
     if platform.arch != host.machine():

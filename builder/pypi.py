@@ -202,9 +202,8 @@ def core_metadata(release: Release, sdist: Path | None) -> Message:
     return sdist_pkg_info(sdist)
 
 
-def sdist_members(sdist: Path) -> dict[str, bytes | None]:
-    """Member path (without the top directory) -> bytes for small text files we read."""
-    wanted = (
+_READ_NAMES = frozenset(
+    {
         "PKG-INFO",
         "pyproject.toml",
         "setup.py",
@@ -213,31 +212,39 @@ def sdist_members(sdist: Path) -> dict[str, bytes | None]:
         "meson.build",
         "CMakeLists.txt",
         "Cargo.toml",
-    )
+    }
+)
+_READ_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".h", ".pyx", ".pxd")
+
+
+def _wanted(rel: str, size: int) -> bool:
+    """Small build files and C sources: what `ipwhl new` reads to draft a recipe."""
+    base = rel.rsplit("/", 1)[-1]
+    return size < 1 << 20 and (base in _READ_NAMES or base.endswith(_READ_SUFFIXES))
+
+
+def sdist_members(sdist: Path) -> dict[str, bytes | None]:
+    """Member path (without the top directory) -> bytes of the files we read, else None."""
     members: dict[str, bytes | None] = {}
-
-    def keep(rel: str, read: bytes | None) -> None:
-        members[rel] = read if rel.rsplit("/", 1)[-1] in wanted else None
-
     if sdist.name.endswith(".zip"):
         with zipfile.ZipFile(sdist) as archive:
             for info in archive.infolist():
                 if info.is_dir() or "/" not in info.filename:
                     continue
                 rel = info.filename.split("/", 1)[1]
-                small = rel.rsplit("/", 1)[-1] in wanted and info.file_size < 1 << 20
-                keep(rel, archive.read(info) if small else None)
+                members[rel] = archive.read(info) if _wanted(rel, info.file_size) else None
         return members
     with tarfile.open(sdist) as tar:
         for member in tar:
-            if not member.isfile() or "/" not in member.name.strip("./"):
+            name = member.name.removeprefix("./")
+            if not member.isfile() or "/" not in name:
                 continue
-            rel = member.name.strip("./").split("/", 1)[1]
+            rel = name.split("/", 1)[1]
             data = None
-            if rel.rsplit("/", 1)[-1] in wanted and member.size < 1 << 20:
+            if _wanted(rel, member.size):
                 handle = tar.extractfile(member)
                 data = handle.read() if handle else None
-            keep(rel, data)
+            members[rel] = data
     return members
 
 

@@ -66,7 +66,8 @@ def test_pep658_and_714_attributes() -> None:
     anchor = parse(page).anchors[0]
     assert anchor["href"] == f"demo-1.0-py3-none-any.whl#sha256={SHA}"
     assert anchor["data-core-metadata"] == f"sha256={META}"
-    assert anchor["data-dist-info-metadata"] == f"sha256={META}"
+    # PEP 658's old name is left out on purpose: pip 23.0 mishandles it (see index.py).
+    assert "data-dist-info-metadata" not in anchor
     assert "data-requires-python" not in anchor  # absent, not empty
     assert b'<meta name="pypi:repository-version" content="1.1">' in page
 

@@ -13,6 +13,7 @@ from builder.platform import OS, Backend, load_platforms
 from builder.tomlfields import Collector
 from tests.fixtures.farm_files import (
     PURE_PLATFORM,
+    REAL_PLATFORMS,
     build_rejects,
     dumps,
     find_problem,
@@ -23,8 +24,10 @@ from tests.fixtures.farm_files import (
     write,
 )
 
-GOOD = {PURE_PLATFORM: platform_doc(PURE_PLATFORM, pure=True),
-        "windows-AMD64-cp312": platform_doc("windows-AMD64-cp312")}
+GOOD = {
+    PURE_PLATFORM: platform_doc(PURE_PLATFORM, pure=True),
+    "windows-AMD64-cp312": platform_doc("windows-AMD64-cp312"),
+}
 
 
 def farm_with(**platforms: Any) -> dict[str, Any]:
@@ -33,53 +36,142 @@ def farm_with(**platforms: Any) -> dict[str, Any]:
 
 BAD: list[tuple[str, dict[str, Any], str, str, str, str]] = [
     # id, platform files, code, file, field, fix
-    ("invalid-toml", farm_with(**{"linux-aarch64-cp312": 'os = "linux\n'}),
-     "P001", "linux-aarch64-cp312.toml", "(file)", "fix the TOML syntax"),
-    ("unknown-os", farm_with(**{"solaris-x86_64-cp312": platform_doc("solaris-x86_64-cp312")}),
-     "P004", "solaris-x86_64-cp312.toml", "os", "use one of: linux, macos, windows"),
-    ("unknown-arch", farm_with(**{"linux-sparc-cp312": platform_doc("linux-sparc-cp312")}),
-     "P004", "linux-sparc-cp312.toml", "arch", "aarch64"),
-    ("arch-of-another-os",
-     farm_with(**{"macos-AMD64-cp312": platform_doc("macos-AMD64-cp312")}),
-     "P004", "macos-AMD64-cp312.toml", "arch", "arm64, universal2, x86_64"),
-    ("unknown-interpreter",
-     farm_with(**{"linux-x86_64-py312": platform_doc("linux-x86_64-py312")}),
-     "P005", "linux-x86_64-py312.toml", "interpreter", "'cp312'"),
-    ("unknown-backend",
-     farm_with(**{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312", backend="docker")}),
-     "P004", "linux-aarch64-cp312.toml", "backend", "native, cibuildwheel"),
-    ("policy-for-another-arch",
-     farm_with(**{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312",
-                                                      policy="manylinux_2_34_x86_64")}),
-     "P006", "linux-aarch64-cp312.toml", "policy", "manylinux_2_28_aarch64"),
-    ("file-name-not-contents",
-     farm_with(**{"linux-x86_64-cp311": platform_doc("linux-x86_64-cp313")}),
-     "P007", "linux-x86_64-cp311.toml", "(file name)", "platforms/linux-x86_64-cp313.toml"),
-    ("unknown-key",
-     farm_with(**{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312", glibc="2.34")}),
-     "P002", "linux-aarch64-cp312.toml", "glibc", "builds-pure"),
-    ("missing-policy",
-     farm_with(**{"linux-aarch64-cp312": {k: v for k, v in platform_doc("linux-aarch64-cp312")
-                                         .items() if k != "policy"}}),
-     "P003", "linux-aarch64-cp312.toml", "policy", "add `policy = ...`"),
-    ("builds-pure-not-bool",
-     farm_with(**{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312",
-                                                      **{"builds-pure": "yes"})}),
-     "P004", "linux-aarch64-cp312.toml", "builds-pure", "TOML bool"),
-    ("no-pure-platform", {"windows-AMD64-cp312": platform_doc("windows-AMD64-cp312"),
-                          "linux-x86_64-cp39": platform_doc("linux-x86_64-cp39")},
-     "P008", "platforms", "builds-pure", "mark exactly one platform"),
-    ("two-pure-platforms",
-     farm_with(**{"linux-x86_64-cp39": platform_doc("linux-x86_64-cp39", pure=True)}),
-     "P008", "platforms", "builds-pure", "mark exactly one platform"),
+    (
+        "invalid-toml",
+        farm_with(**{"linux-aarch64-cp312": 'os = "linux\n'}),
+        "P001",
+        "linux-aarch64-cp312.toml",
+        "(file)",
+        "fix the TOML syntax",
+    ),
+    (
+        "unknown-os",
+        farm_with(**{"solaris-x86_64-cp312": platform_doc("solaris-x86_64-cp312")}),
+        "P004",
+        "solaris-x86_64-cp312.toml",
+        "os",
+        "use one of: linux, macos, windows",
+    ),
+    (
+        "unknown-arch",
+        farm_with(**{"linux-sparc-cp312": platform_doc("linux-sparc-cp312")}),
+        "P004",
+        "linux-sparc-cp312.toml",
+        "arch",
+        "aarch64",
+    ),
+    (
+        "arch-of-another-os",
+        farm_with(**{"macos-AMD64-cp312": platform_doc("macos-AMD64-cp312")}),
+        "P004",
+        "macos-AMD64-cp312.toml",
+        "arch",
+        "arm64, universal2, x86_64",
+    ),
+    (
+        "unknown-interpreter",
+        farm_with(**{"linux-x86_64-py312": platform_doc("linux-x86_64-py312")}),
+        "P005",
+        "linux-x86_64-py312.toml",
+        "interpreter",
+        "'cp312'",
+    ),
+    (
+        "unknown-backend",
+        farm_with(**{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312", backend="docker")}),
+        "P004",
+        "linux-aarch64-cp312.toml",
+        "backend",
+        "native, cibuildwheel",
+    ),
+    (
+        "policy-for-another-arch",
+        farm_with(
+            **{
+                "linux-aarch64-cp312": platform_doc(
+                    "linux-aarch64-cp312", policy="manylinux_2_34_x86_64"
+                )
+            }
+        ),
+        "P006",
+        "linux-aarch64-cp312.toml",
+        "policy",
+        "manylinux_2_28_aarch64",
+    ),
+    (
+        "file-name-not-contents",
+        farm_with(**{"linux-x86_64-cp311": platform_doc("linux-x86_64-cp313")}),
+        "P007",
+        "linux-x86_64-cp311.toml",
+        "(file name)",
+        "platforms/linux-x86_64-cp313.toml",
+    ),
+    (
+        "unknown-key",
+        farm_with(**{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312", glibc="2.34")}),
+        "P002",
+        "linux-aarch64-cp312.toml",
+        "glibc",
+        "builds-pure",
+    ),
+    (
+        "missing-policy",
+        farm_with(
+            **{
+                "linux-aarch64-cp312": {
+                    k: v for k, v in platform_doc("linux-aarch64-cp312").items() if k != "policy"
+                }
+            }
+        ),
+        "P003",
+        "linux-aarch64-cp312.toml",
+        "policy",
+        "add `policy = ...`",
+    ),
+    (
+        "builds-pure-not-bool",
+        farm_with(
+            **{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312", **{"builds-pure": "yes"})}
+        ),
+        "P004",
+        "linux-aarch64-cp312.toml",
+        "builds-pure",
+        "TOML bool",
+    ),
+    (
+        "no-pure-platform",
+        {
+            "windows-AMD64-cp312": platform_doc("windows-AMD64-cp312"),
+            "linux-x86_64-cp39": platform_doc("linux-x86_64-cp39"),
+        },
+        "P008",
+        "platforms",
+        "builds-pure",
+        "mark exactly one platform",
+    ),
+    (
+        "two-pure-platforms",
+        farm_with(**{"linux-x86_64-cp39": platform_doc("linux-x86_64-cp39", pure=True)}),
+        "P008",
+        "platforms",
+        "builds-pure",
+        "mark exactly one platform",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("platforms", "code", "file", "field", "fix"),
-                         [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(
+    ("platforms", "code", "file", "field", "fix"), [b[1:] for b in BAD], ids=[b[0] for b in BAD]
+)
 def test_bad_platform_is_refused_before_the_store_is_touched(
-    platforms: dict[str, Any], code: str, file: str, field: str, fix: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    platforms: dict[str, Any],
+    code: str,
+    file: str,
+    field: str,
+    fix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     make_farm(tmp_path, {"demo-pkg": recipe_doc()}, platforms)
     err, problems = build_rejects(tmp_path, monkeypatch, capsys)
@@ -102,30 +194,60 @@ def test_two_pure_platforms_are_both_named(tmp_path: Path) -> None:
 
 def test_the_repositorys_platform_files_load() -> None:
     platforms = load_real_platforms()
-    assert len(platforms) == 20
+    assert len(platforms) == len(list(REAL_PLATFORMS.glob("*.toml")))
     [pure] = [p for p in platforms.values() if p.builds_pure]
     assert pure.id == PURE_PLATFORM
     linux = platforms[PURE_PLATFORM]
     assert (linux.os, linux.arch, linux.interpreter, linux.backend) == (
-        OS.LINUX, "x86_64", "cp312", Backend.NATIVE)
+        OS.LINUX,
+        "x86_64",
+        "cp312",
+        Backend.NATIVE,
+    )
     assert linux.policy == "manylinux_2_34_x86_64" and linux.libc == "glibc"
     assert platforms["windows-AMD64-cp39"].backend is Backend.CIBUILDWHEEL
     for pid, platform in platforms.items():
         assert pid == f"{platform.os}-{platform.arch}-{platform.interpreter}"
 
 
-@pytest.mark.parametrize(("pid", "expected"), [
-    ("linux-x86_64-cp39", {"python_version": "3.9", "sys_platform": "linux",
-                           "platform_system": "Linux", "os_name": "posix",
-                           "platform_machine": "x86_64", "implementation_name": "cpython"}),
-    ("macos-arm64-cp313", {"python_version": "3.13", "sys_platform": "darwin",
-                           "platform_system": "Darwin", "os_name": "posix",
-                           "platform_machine": "arm64", "python_full_version": "3.13.0"}),
-    ("windows-AMD64-cp310", {"python_version": "3.10", "sys_platform": "win32",
-                             "platform_system": "Windows", "os_name": "nt",
-                             "platform_machine": "AMD64",
-                             "platform_python_implementation": "CPython"}),
-])
+@pytest.mark.parametrize(
+    ("pid", "expected"),
+    [
+        (
+            "linux-x86_64-cp39",
+            {
+                "python_version": "3.9",
+                "sys_platform": "linux",
+                "platform_system": "Linux",
+                "os_name": "posix",
+                "platform_machine": "x86_64",
+                "implementation_name": "cpython",
+            },
+        ),
+        (
+            "macos-arm64-cp313",
+            {
+                "python_version": "3.13",
+                "sys_platform": "darwin",
+                "platform_system": "Darwin",
+                "os_name": "posix",
+                "platform_machine": "arm64",
+                "python_full_version": "3.13.0",
+            },
+        ),
+        (
+            "windows-AMD64-cp310",
+            {
+                "python_version": "3.10",
+                "sys_platform": "win32",
+                "platform_system": "Windows",
+                "os_name": "nt",
+                "platform_machine": "AMD64",
+                "platform_python_implementation": "CPython",
+            },
+        ),
+    ],
+)
 def test_marker_environment(pid: str, expected: dict[str, str]) -> None:
     env = load_real_platforms(pid)[pid].marker_environment()
     assert expected.items() <= env.items()
@@ -142,8 +264,10 @@ def test_pypy_platform(tmp_path: Path) -> None:
 
 
 def test_windows_x86_platform_loads(tmp_path: Path) -> None:
-    write(tmp_path / "windows-x86-cp312.toml",
-          dumps(platform_doc("windows-x86-cp312", pure=True, policy="win32")))
+    write(
+        tmp_path / "windows-x86-cp312.toml",
+        dumps(platform_doc("windows-x86-cp312", pure=True, policy="win32")),
+    )
     collector = Collector()
     platforms = load_platforms(tmp_path, collector)
     if collector.problems:

@@ -19,6 +19,7 @@ from builder.farm import load_farm
 from builder.recipe import load_recipes
 from builder.tomlfields import Collector
 from tests.fixtures.farm_files import (
+    REAL_PLATFORMS,
     SHA,
     build_rejects,
     dumps,
@@ -58,102 +59,283 @@ class Bad:
 
 
 BAD = [
-    Bad(id="invalid-toml", recipes={"demo-pkg": '[project]\nname = "demo-pkg\n'},
-        code="R001", file="demo-pkg.toml", field="(file)", fix="fix the TOML syntax"),
-    Bad(id="unknown-section", recipes={"demo-pkg": with_(recipe_doc(), "tool", x=1)},
-        code="R002", file="demo-pkg.toml", field="tool", fix="use one of: build, project"),
-    Bad(id="unknown-build-key", recipes={"demo-pkg": recipe_doc(purity=True)},
-        code="R002", file="demo-pkg.toml", field="build.purity", fix="config-settings, depends"),
-    Bad(id="missing-source", recipes={"demo-pkg": without(recipe_doc(), "source")},
-        code="R003", file="demo-pkg.toml", field="source", fix="add `source = ...`"),
-    Bad(id="missing-sha256", recipes={"demo-pkg": without(recipe_doc(), "source", "sha256")},
-        code="R003", file="demo-pkg.toml", field="source.sha256", fix="add `sha256 = ...` (str)"),
-    Bad(id="sha256-not-hex", recipes={"demo-pkg": with_(recipe_doc(), "source", sha256="z" * 64)},
-        code="R008", file="demo-pkg.toml", field="source.sha256", fix="digests.sha256"),
-    Bad(id="sha256-upper-case",
+    Bad(
+        id="invalid-toml",
+        recipes={"demo-pkg": '[project]\nname = "demo-pkg\n'},
+        code="R001",
+        file="demo-pkg.toml",
+        field="(file)",
+        fix="fix the TOML syntax",
+    ),
+    Bad(
+        id="unknown-section",
+        recipes={"demo-pkg": with_(recipe_doc(), "tool", x=1)},
+        code="R002",
+        file="demo-pkg.toml",
+        field="tool",
+        fix="use one of: build, project",
+    ),
+    Bad(
+        id="unknown-build-key",
+        recipes={"demo-pkg": recipe_doc(purity=True)},
+        code="R002",
+        file="demo-pkg.toml",
+        field="build.purity",
+        fix="config-settings, depends",
+    ),
+    Bad(
+        id="missing-source",
+        recipes={"demo-pkg": without(recipe_doc(), "source")},
+        code="R003",
+        file="demo-pkg.toml",
+        field="source",
+        fix="add `source = ...`",
+    ),
+    Bad(
+        id="missing-sha256",
+        recipes={"demo-pkg": without(recipe_doc(), "source", "sha256")},
+        code="R003",
+        file="demo-pkg.toml",
+        field="source.sha256",
+        fix="add `sha256 = ...` (str)",
+    ),
+    Bad(
+        id="sha256-not-hex",
+        recipes={"demo-pkg": with_(recipe_doc(), "source", sha256="z" * 64)},
+        code="R008",
+        file="demo-pkg.toml",
+        field="source.sha256",
+        fix="digests.sha256",
+    ),
+    Bad(
+        id="sha256-upper-case",
         recipes={"demo-pkg": with_(recipe_doc(), "source", sha256=SHA.upper())},
-        code="R008", file="demo-pkg.toml", field="source.sha256", fix="PyPI's JSON API"),
-    Bad(id="sha256-63-digits",
+        code="R008",
+        file="demo-pkg.toml",
+        field="source.sha256",
+        fix="PyPI's JSON API",
+    ),
+    Bad(
+        id="sha256-63-digits",
         recipes={"demo-pkg": with_(recipe_doc(), "source", sha256=SHA[:63])},
-        code="R008", file="demo-pkg.toml", field="source.sha256", fix="digests.sha256"),
-    Bad(id="name-not-file-name", recipes={"other-pkg": recipe_doc()},
-        code="R004", file="other-pkg.toml", field="project.name",
-        fix="rename the file to recipes/demo-pkg.toml"),
-    Bad(id="name-not-normalized",
+        code="R008",
+        file="demo-pkg.toml",
+        field="source.sha256",
+        fix="digests.sha256",
+    ),
+    Bad(
+        id="name-not-file-name",
+        recipes={"other-pkg": recipe_doc()},
+        code="R004",
+        file="other-pkg.toml",
+        field="project.name",
+        fix="rename the file to recipes/demo-pkg.toml",
+    ),
+    Bad(
+        id="name-not-normalized",
         recipes={"demo-pkg": with_(recipe_doc(), "project", name="Demo_Pkg")},
-        code="R005", file="demo-pkg.toml", field="project.name", fix="'demo-pkg'"),
-    Bad(id="bad-version",
+        code="R005",
+        file="demo-pkg.toml",
+        field="project.name",
+        fix="'demo-pkg'",
+    ),
+    Bad(
+        id="bad-version",
         recipes={"demo-pkg": with_(recipe_doc(), "project", version="1.0.0-final-x")},
-        code="R006", file="demo-pkg.toml", field="project.version", fix="exact version string"),
-    Bad(id="bad-license",
+        code="R006",
+        file="demo-pkg.toml",
+        field="project.version",
+        fix="exact version string",
+    ),
+    Bad(
+        id="bad-license",
         recipes={"demo-pkg": with_(recipe_doc(), "project", license="MIT OR")},
-        code="R007", file="demo-pkg.toml", field="project.license", fix="SPDX identifiers"),
-    Bad(id="http-url",
-        recipes={"demo-pkg": with_(recipe_doc(), "source",
-                                   url=sdist_url("demo-pkg", "1.0.0").replace("https", "http"))},
-        code="R009", file="demo-pkg.toml", field="source.url",
-        fix="https://pypi.org/pypi/demo-pkg/json"),
-    Bad(id="url-not-an-sdist",
-        recipes={"demo-pkg": with_(recipe_doc(), "source",
-                                   url="https://example.org/demo_pkg-1.0.0-py3-none-any.whl")},
-        code="R009", file="demo-pkg.toml", field="source.url", fix="packagetype sdist"),
-    Bad(id="url-other-project",
+        code="R007",
+        file="demo-pkg.toml",
+        field="project.license",
+        fix="SPDX identifiers",
+    ),
+    Bad(
+        id="http-url",
+        recipes={
+            "demo-pkg": with_(
+                recipe_doc(), "source", url=sdist_url("demo-pkg", "1.0.0").replace("https", "http")
+            )
+        },
+        code="R009",
+        file="demo-pkg.toml",
+        field="source.url",
+        fix="https://pypi.org/pypi/demo-pkg/json",
+    ),
+    Bad(
+        id="url-not-an-sdist",
+        recipes={
+            "demo-pkg": with_(
+                recipe_doc(), "source", url="https://example.org/demo_pkg-1.0.0-py3-none-any.whl"
+            )
+        },
+        code="R009",
+        file="demo-pkg.toml",
+        field="source.url",
+        fix="packagetype sdist",
+    ),
+    Bad(
+        id="url-other-project",
         recipes={"demo-pkg": with_(recipe_doc(), "source", url=sdist_url("other-pkg", "1.0.0"))},
-        code="R009", file="demo-pkg.toml", field="source.url",
-        fix="https://pypi.org/pypi/demo-pkg/json"),
-    Bad(id="url-other-version",
+        code="R009",
+        file="demo-pkg.toml",
+        field="source.url",
+        fix="https://pypi.org/pypi/demo-pkg/json",
+    ),
+    Bad(
+        id="url-other-version",
         recipes={"demo-pkg": with_(recipe_doc(), "source", url=sdist_url("demo-pkg", "2.0.0"))},
-        code="R009", file="demo-pkg.toml", field="source.url", fix="packagetype sdist"),
-    Bad(id="missing-patch",
+        code="R009",
+        file="demo-pkg.toml",
+        field="source.url",
+        fix="packagetype sdist",
+    ),
+    Bad(
+        id="missing-patch",
         recipes={"demo-pkg": with_(recipe_doc(), "source", patches=["fix.patch"])},
-        code="R010", file="demo-pkg.toml", field="source.patches[0]",
-        fix="recipes/patches/demo-pkg/"),
-    Bad(id="patch-outside-its-directory",
+        code="R010",
+        file="demo-pkg.toml",
+        field="source.patches[0]",
+        fix="recipes/patches/demo-pkg/",
+    ),
+    Bad(
+        id="patch-outside-its-directory",
         recipes={"demo-pkg": with_(recipe_doc(), "source", patches=["../escape.patch"])},
         files={"patches/escape.patch": "--- a\n+++ b\n"},
-        code="R010", file="demo-pkg.toml", field="source.patches[0]",
-        fix="recipes/patches/demo-pkg/"),
-    Bad(id="reserved-env-PATH", recipes={"demo-pkg": recipe_doc(env={"PATH": "/opt/bin"})},
-        code="R014", file="demo-pkg.toml", field="build.env.PATH", fix="the builder sets"),
-    Bad(id="reserved-env-SOURCE_DATE_EPOCH",
+        code="R010",
+        file="demo-pkg.toml",
+        field="source.patches[0]",
+        fix="recipes/patches/demo-pkg/",
+    ),
+    Bad(
+        id="reserved-env-PATH",
+        recipes={"demo-pkg": recipe_doc(env={"PATH": "/opt/bin"})},
+        code="R014",
+        file="demo-pkg.toml",
+        field="build.env.PATH",
+        fix="the builder sets",
+    ),
+    Bad(
+        id="reserved-env-SOURCE_DATE_EPOCH",
         recipes={"demo-pkg": recipe_doc(env={"CFLAGS": "-O2", "SOURCE_DATE_EPOCH": "0"})},
-        code="R014", file="demo-pkg.toml", field="build.env.SOURCE_DATE_EPOCH",
-        fix="SOURCE_DATE_EPOCH"),
-    Bad(id="env-name-not-a-variable", recipes={"demo-pkg": recipe_doc(env={"A-B": "1"})},
-        code="R014", file="demo-pkg.toml", field="build.env.A-B", fix="remove it"),
-    Bad(id="env-value-not-string", recipes={"demo-pkg": recipe_doc(env={"OPT": 1})},
-        code="R012", file="demo-pkg.toml", field="build.env.OPT", fix="quote the value"),
-    Bad(id="test-command-unsplittable",
-        recipes={"demo-pkg": with_(recipe_doc(), "test",
-                                   commands=["pytest -q", "python -c 'import demo_pkg"])},
-        code="R015", file="demo-pkg.toml", field="test.commands[1]", fix="shell-like"),
-    Bad(id="test-command-empty",
+        code="R014",
+        file="demo-pkg.toml",
+        field="build.env.SOURCE_DATE_EPOCH",
+        fix="SOURCE_DATE_EPOCH",
+    ),
+    Bad(
+        id="env-name-not-a-variable",
+        recipes={"demo-pkg": recipe_doc(env={"A-B": "1"})},
+        code="R014",
+        file="demo-pkg.toml",
+        field="build.env.A-B",
+        fix="remove it",
+    ),
+    Bad(
+        id="env-value-not-string",
+        recipes={"demo-pkg": recipe_doc(env={"OPT": 1})},
+        code="R012",
+        file="demo-pkg.toml",
+        field="build.env.OPT",
+        fix="quote the value",
+    ),
+    Bad(
+        id="test-command-unsplittable",
+        recipes={
+            "demo-pkg": with_(
+                recipe_doc(), "test", commands=["pytest -q", "python -c 'import demo_pkg"]
+            )
+        },
+        code="R015",
+        file="demo-pkg.toml",
+        field="test.commands[1]",
+        fix="shell-like",
+    ),
+    Bad(
+        id="test-command-empty",
         recipes={"demo-pkg": with_(recipe_doc(), "test", commands=["  "])},
-        code="R015", file="demo-pkg.toml", field="test.commands[0]", fix="shell-like"),
-    Bad(id="timeout-string", recipes={"demo-pkg": recipe_doc(timeout="10")},
-        code="R012", file="demo-pkg.toml", field="build.timeout", fix="TOML int"),
-    Bad(id="timeout-bool", recipes={"demo-pkg": recipe_doc(timeout=True)},
-        code="R012", file="demo-pkg.toml", field="build.timeout", fix="TOML int"),
-    Bad(id="timeout-zero", recipes={"demo-pkg": recipe_doc(timeout=0)},
-        code="R012", file="demo-pkg.toml", field="build.timeout", fix="time limit in seconds"),
-    Bad(id="source-date-epoch-before-1980",
+        code="R015",
+        file="demo-pkg.toml",
+        field="test.commands[0]",
+        fix="shell-like",
+    ),
+    Bad(
+        id="timeout-string",
+        recipes={"demo-pkg": recipe_doc(timeout="10")},
+        code="R012",
+        file="demo-pkg.toml",
+        field="build.timeout",
+        fix="TOML int",
+    ),
+    Bad(
+        id="timeout-bool",
+        recipes={"demo-pkg": recipe_doc(timeout=True)},
+        code="R012",
+        file="demo-pkg.toml",
+        field="build.timeout",
+        fix="TOML int",
+    ),
+    Bad(
+        id="timeout-zero",
+        recipes={"demo-pkg": recipe_doc(timeout=0)},
+        code="R012",
+        file="demo-pkg.toml",
+        field="build.timeout",
+        fix="time limit in seconds",
+    ),
+    Bad(
+        id="source-date-epoch-before-1980",
         recipes={"demo-pkg": recipe_doc(**{"source-date-epoch": 1000})},
-        code="R012", file="demo-pkg.toml", field="build.source-date-epoch", fix="315532800"),
-    Bad(id="requires-not-strings", recipes={"demo-pkg": recipe_doc(requires=["cython", 3])},
-        code="R012", file="demo-pkg.toml", field="build.requires", fix="quote every item"),
-    Bad(id="two-recipes-one-project",
+        code="R012",
+        file="demo-pkg.toml",
+        field="build.source-date-epoch",
+        fix="315532800",
+    ),
+    Bad(
+        id="requires-not-strings",
+        recipes={"demo-pkg": recipe_doc(requires=["cython", 3])},
+        code="R012",
+        file="demo-pkg.toml",
+        field="build.requires",
+        fix="quote every item",
+    ),
+    Bad(
+        id="two-recipes-one-project",
         recipes={"PyYAML": recipe_doc("pyyaml", "6.0.2"), "pyyaml": recipe_doc("pyyaml", "6.0.2")},
-        code="R011", file="pyyaml.toml", field="project.name", fix="one recipe per project"),
-    Bad(id="depends-unknown-project",
+        code="R011",
+        file="pyyaml.toml",
+        field="project.name",
+        fix="one recipe per project",
+    ),
+    Bad(
+        id="depends-unknown-project",
         recipes={"demo-pkg": recipe_doc(depends=["ghost"])},
-        code="R016", file="demo-pkg.toml", field="build.depends[0]",
-        fix="add recipes/ghost.toml"),
-    Bad(id="depends-not-normalized",
+        code="R016",
+        file="demo-pkg.toml",
+        field="build.depends[0]",
+        fix="add recipes/ghost.toml",
+    ),
+    Bad(
+        id="depends-not-normalized",
         recipes={"demo-pkg": recipe_doc(depends=["Ghost_Pkg"])},
-        code="R005", file="demo-pkg.toml", field="build.depends[0]", fix="'ghost-pkg'"),
-    Bad(id="platform-glob-selects-nothing",
+        code="R005",
+        file="demo-pkg.toml",
+        field="build.depends[0]",
+        fix="'ghost-pkg'",
+    ),
+    Bad(
+        id="platform-glob-selects-nothing",
         recipes={"demo-pkg": recipe_doc(platforms=["solaris-*"])},
-        code="R013", file="demo-pkg.toml", field="build.platforms[0]", fix="glob over ids"),
+        code="R013",
+        file="demo-pkg.toml",
+        field="build.platforms[0]",
+        fix="glob over ids",
+    ),
 ]
 
 
@@ -177,16 +359,22 @@ def test_bad_recipe_is_refused_before_the_store_is_touched(
 def test_every_problem_in_every_file_is_reported_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_farm(tmp_path, {
-        "alpha": with_(recipe_doc("alpha"), "project", version="not a version"),
-        "beta": recipe_doc("beta", env={"PATH": "/x"}, timeout="10"),
-        "gamma": recipe_doc("gamma", depends=["ghost"]),
-        "delta": "[project\n",
-        "epsilon": recipe_doc("epsilon"),  # fine: must not be reported
-    })
-    write(tmp_path / "platforms" / "linux-x86_64-cp311.toml",
-          (tmp_path / "platforms" / "linux-x86_64-cp311.toml").read_text()
-          .replace('"cp311"', '"cp3x"'))
+    make_farm(
+        tmp_path,
+        {
+            "alpha": with_(recipe_doc("alpha"), "project", version="not a version"),
+            "beta": recipe_doc("beta", env={"PATH": "/x"}, timeout="10"),
+            "gamma": recipe_doc("gamma", depends=["ghost"]),
+            "delta": "[project\n",
+            "epsilon": recipe_doc("epsilon"),  # fine: must not be reported
+        },
+    )
+    write(
+        tmp_path / "platforms" / "linux-x86_64-cp311.toml",
+        (tmp_path / "platforms" / "linux-x86_64-cp311.toml")
+        .read_text()
+        .replace('"cp311"', '"cp3x"'),
+    )
     err, problems = build_rejects(tmp_path, monkeypatch, capsys)
     found = {(p.file.name, p.field, p.code) for p in problems}
     assert found == {
@@ -207,8 +395,12 @@ def test_a_valid_recipe_loads_into_exact_values(tmp_path: Path) -> None:
     recipes = tmp_path / "recipes"
     write(recipes / "patches" / "demo-pkg" / "fix-build.patch", "--- a\n+++ b\n")
     doc = recipe_doc(
-        env={"CFLAGS": "-O2", "A_FLAG": "1"}, timeout=600, depends=[], pure=True,
-        platforms=["linux-*", "macos-*"], **{"source-date-epoch": 1700000000},
+        env={"CFLAGS": "-O2", "A_FLAG": "1"},
+        timeout=600,
+        depends=[],
+        pure=True,
+        platforms=["linux-*", "macos-*"],
+        **{"source-date-epoch": 1700000000},
     )
     with_(doc, "project", license="apache-2.0 OR mit")
     with_(doc, "source", patches=["fix-build.patch"])
@@ -239,8 +431,11 @@ def test_defaults_of_a_minimal_recipe(tmp_path: Path) -> None:
 
 
 def test_url_with_underscored_or_capitalised_project_matches(tmp_path: Path) -> None:
-    doc = with_(recipe_doc("zope-interface", "6.4.post2"), "source",
-                url="https://files.pythonhosted.org/packages/source/z/Zope.Interface-6.4.post2.zip")
+    doc = with_(
+        recipe_doc("zope-interface", "6.4.post2"),
+        "source",
+        url="https://files.pythonhosted.org/packages/source/z/Zope.Interface-6.4.post2.zip",
+    )
     assert load_recipe(tmp_path, doc).sdist_filename == "Zope.Interface-6.4.post2.zip"
 
 
@@ -249,7 +444,10 @@ def test_the_minimal_farm_is_valid(tmp_path: Path) -> None:
     make_farm(tmp_path, {"demo-pkg": recipe_doc(), "pyyaml": recipe_doc("pyyaml")})
     farm = load_farm(tmp_path)
     assert sorted(farm.recipes) == ["demo-pkg", "pyyaml"]
-    assert len(farm.platforms) == 20 and farm.pure_platform.id == "linux-x86_64-cp312"
+    assert (
+        len(farm.platforms) == len(list(REAL_PLATFORMS.glob("*.toml")))
+        and farm.pure_platform.id == "linux-x86_64-cp312"
+    )
 
 
 def test_unparseable_url_is_a_problem_not_a_crash(tmp_path: Path) -> None:
@@ -259,8 +457,9 @@ def test_unparseable_url_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     find_problem(caught.value.problems, code="R009", file="demo-pkg.toml", field="source.url")
 
 
-@pytest.mark.parametrize(("section", "key"),
-                         [("project", "name"), ("source", "url"), ("source", "sha256")])
+@pytest.mark.parametrize(
+    ("section", "key"), [("project", "name"), ("source", "url"), ("source", "sha256")]
+)
 def test_empty_required_string_is_refused(tmp_path: Path, section: str, key: str) -> None:
     write(tmp_path / "demo-pkg.toml", dumps(with_(recipe_doc(), section, **{key: ""})))
     collector = Collector()
@@ -281,21 +480,39 @@ def test_each_platform_glob_must_select_something(tmp_path: Path) -> None:
 # Any value in any known key: the loader returns a recipe or raises InputError, never
 # anything else. (source.url is left out and project.name = '' assumed away: both are
 # known bugs pinned by the xfail tests above.)
-KEYS = [("project", k) for k in ("name", "version", "license", "confusable-with")] + [
-    ("source", k) for k in ("sha256", "patches")] + [
-    ("build", k) for k in ("pure", "env", "config-settings", "system-packages", "requires",
-                           "depends", "platforms", "source-date-epoch", "timeout")] + [
-    ("test", k) for k in ("imports", "commands")]
+KEYS = (
+    [("project", k) for k in ("name", "version", "license", "confusable-with")]
+    + [("source", k) for k in ("sha256", "patches")]
+    + [
+        ("build", k)
+        for k in (
+            "pure",
+            "env",
+            "config-settings",
+            "system-packages",
+            "requires",
+            "depends",
+            "platforms",
+            "source-date-epoch",
+            "timeout",
+        )
+    ]
+    + [("test", k) for k in ("imports", "commands")]
+)
 text = st.text(alphabet=string.printable + "é\u00a0\\", max_size=20)
 values = st.one_of(
-    text, st.integers(-(2**63), 2**63 - 1), st.booleans(), st.lists(text, max_size=3),
+    text,
+    st.integers(-(2**63), 2**63 - 1),
+    st.booleans(),
+    st.lists(text, max_size=3),
     st.lists(st.one_of(text, st.integers()), max_size=3),
     st.dictionaries(text, st.one_of(text, st.integers()), max_size=3),
 )
 
 
-@settings(max_examples=300, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(changes=st.lists(st.tuples(st.sampled_from(KEYS), values), min_size=1, max_size=4))
 def test_any_value_gives_a_recipe_or_an_input_error(
     tmp_path: Path, changes: list[tuple[tuple[str, str], Any]]
