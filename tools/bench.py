@@ -51,25 +51,28 @@ def timed_run(
     return wall, [o.seconds for o in outcomes], failed
 
 
-def bare_build(sdist: Path, python: Path, out: Path) -> float:
+def peer_python(interpreter: Path, base: Path) -> Path:
+    """The peer as a user runs it: pypa/build, latest, in a venv of the interpreter."""
+    uv = shutil.which("uv") or "uv"
+    env = base / "peer-env"
+    subprocess.run([uv, "venv", "-q", "--python", str(interpreter), str(env)], check=True)
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(env / "bin" / "python"),
+                    "build[uv]"], check=True)  # fmt: skip
+    return env / "bin" / "python"
+
+
+def bare_build(sdist: Path, python: Path, out: Path) -> float | None:
+    """A plain isolated `python -m build --wheel` of the sdist; None if it fails."""
     start = time.monotonic()
-    tools = Path(sys.executable).parent  # the peer's uv: the same one we use
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "build",
-            "--wheel",
-            "--installer",
-            "uv",
-            "--outdir",
-            str(out),
-            str(sdist),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"},
-    )
+    result = subprocess.run(
+        [str(python), "-m", "build", "--wheel", "--installer", "uv", "--outdir", str(out),
+         str(sdist)],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    if result.returncode != 0:
+        print(f"  bare build of {sdist.name} failed: {result.stderr.strip()[-300:]}")
+        return None
     return time.monotonic() - start
 
 
@@ -101,20 +104,21 @@ def main() -> int:
 
         python = find_interpreter(farm.platforms[platforms[0]].python_version)
         assert python is not None
-        peer_total, ours_total = 0.0, 0.0
+        peer = peer_python(python.path, base)
+        peer_total, ours_total, compared = 0.0, 0.0, 0
         print(f"\n{'project':14} {'bare python -m build':>22} {'ipwhl job':>10} {'ratio':>7}")
-        farm_jobs = {}
         _, per_job, _ = timed_run(projects, platforms[:1], 1, base / "per" / "store", cache)
-        recipes = sorted(r for r in projects)
-        # plan_jobs sorts by name, so per_job lines up with `recipes` on one platform.
-        for name, ours in zip(recipes, per_job, strict=False):
+        # plan_jobs sorts by name, so per_job lines up with `projects` on one platform.
+        for name, ours in zip(sorted(projects), per_job, strict=False):
             sdist = fetch_sdist(farm.recipes[name], cache)
-            peer = bare_build(sdist, python.path, base / "bare" / name)
-            farm_jobs[name] = (peer, ours)
-            peer_total, ours_total = peer_total + peer, ours_total + ours
-            print(f"{name:14} {peer:20.1f} s {ours:8.1f} s {ours / peer:6.2f}x")
+            bare = bare_build(sdist, peer, base / "bare" / name)
+            if bare is None:
+                print(f"{name:14} {'failed':>22} {ours:8.1f} s")
+                continue
+            peer_total, ours_total, compared = peer_total + bare, ours_total + ours, compared + 1
+            print(f"{name:14} {bare:20.1f} s {ours:8.1f} s {ours / bare:6.2f}x")
         rows.append(("per-job time vs bare python -m build", f"{ours_total / peer_total:.2f}x"))
-        rows.append(("per-job overhead", f"{(ours_total - peer_total) / len(farm_jobs):+.1f} s"))
+        rows.append(("per-job overhead", f"{(ours_total - peer_total) / compared:+.1f} s"))
     print(f"\n{'measure':42} value")
     for name, value in rows:
         print(f"{name:42} {value}")
