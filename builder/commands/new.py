@@ -318,7 +318,13 @@ def draft(
     project = canonicalize_name(meta.get("Name") or name)
     imports = guess_imports(project, members)
     dotted = (meta.get("Name") or "").lower()
-    if "." in dotted and imports and imports[0] == dotted.split(".", 1)[0]:
+    package_dir = dotted.replace(".", "/") + "/"
+    if (
+        "." in dotted
+        and imports
+        and imports[0] == dotted.split(".", 1)[0]
+        and any(rel.removeprefix("src/").startswith(package_dir) for rel in members)
+    ):
         imports = (dotted,)  # ruamel.yaml: the namespace alone would import nothing
     return Draft(
         name=project,
