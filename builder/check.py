@@ -13,11 +13,9 @@ C030-C031 build requirements; C040-C041 licenses; C050-C051 names.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from packaging import tags
@@ -29,6 +27,7 @@ from packaging.version import Version
 
 from builder import names
 from builder.errors import LockError, Problem
+from builder.licenses import Allowlist, license_ids
 from builder.lock import Lock
 from builder.platform import OS, Platform
 from builder.recipe import Recipe
@@ -68,13 +67,6 @@ class SetView:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Allowlist:
-    licenses: frozenset[str]
-    exceptions: frozenset[str]
-    path: Path = field(compare=False)
-
-
-@dataclass(frozen=True, kw_only=True)
 class Report:
     problems: tuple[Problem, ...]
     unchecked: tuple[str, ...]  # what could not be checked, and why
@@ -82,25 +74,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def load_allowlist() -> Allowlist:
-    ref = resources.files("builder").joinpath("data/licenses.toml")
-    data = tomllib.loads(ref.read_text())
-    return Allowlist(
-        licenses=frozenset(data["allowed"]),
-        exceptions=frozenset(data["exceptions"]),
-        path=Path(str(ref)),
-    )
-
-
-def license_classifiers() -> dict[str, str]:
-    text = resources.files("builder").joinpath("data/licenses.toml").read_text()
-    classifiers: dict[str, str] = tomllib.loads(text)["classifiers"]
-    return classifiers
-
-
-# ---- tags: which wheels pip would consider on a platform -------------------------------
 
 
 def _platform_tags(platform: Platform) -> list[str]:
@@ -135,9 +108,6 @@ def supported_tags(platform: Platform) -> frozenset[tags.Tag]:
 
 def _wheel_tags(filename: str) -> frozenset[tags.Tag]:
     return parse_wheel_filename(filename)[3]
-
-
-# ---- the gates ---------------------------------------------------------------------------
 
 
 def _problem(recipe: Recipe, code: str, fld: str, message: str, fix: str) -> Problem:
@@ -517,25 +487,6 @@ def check_build_requirements(view: SetView, unchecked: list[str]) -> list[Proble
             "`ipwhl build-lock` downloads them"
         )
     return problems
-
-
-_LICENSE_TOKEN = re.compile(r"[^\s()]+")
-
-
-def license_ids(expression: str) -> tuple[list[str], list[str]]:
-    """(license ids, exception ids) of a canonical SPDX expression."""
-    ids: list[str] = []
-    exceptions: list[str] = []
-    after_with = False
-    for token in _LICENSE_TOKEN.findall(expression):
-        if token in ("AND", "OR"):
-            continue
-        if token == "WITH":  # noqa: S105 (an SPDX operator, not a password)
-            after_with = True
-            continue
-        (exceptions if after_with else ids).append(token.rstrip("+"))
-        after_with = False
-    return ids, exceptions
 
 
 def check_licenses(view: SetView, unchecked: list[str]) -> list[Problem]:

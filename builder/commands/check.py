@@ -9,11 +9,12 @@ import zipfile
 from email.parser import HeaderParser
 from pathlib import Path
 
-from builder.check import Report, SetView, WheelFacts, check, load_allowlist
+from builder.check import Report, SetView, WheelFacts, check
 from builder.collection import current
 from builder.commands.build import add_store_options, default_cache, store_path
 from builder.errors import IpwhlError
 from builder.farm import Farm, load_farm
+from builder.licenses import load_allowlist
 from builder.lock import Lock, read_lock, sdist_build_requires
 from builder.store import Record, Store
 

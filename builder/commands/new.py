@@ -23,10 +23,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from builder import pypi
-from builder.check import license_classifiers
 from builder.commands.build import default_cache
 from builder.errors import CurationError
 from builder.farm import Farm, load_farm
+from builder.licenses import license_classifiers
 from builder.names import clashes
 from builder.platform import Platform
 
