@@ -107,10 +107,6 @@ class PyPIError(IpwhlError):
     """PyPI has no usable release, or cannot be reached."""
 
 
-class CheckError(IpwhlError):
-    """The set as a whole breaks a gate; carries every failure, not just the first."""
-
-
 class CurationError(IpwhlError):
     """A recipe cannot be written or updated from upstream as asked."""
 
