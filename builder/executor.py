@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from builder import cibuildwheel, system
+from builder import cibuildwheel, collection, system
 from builder import job as jobs_
 from builder.build import network_isolation_works
 from builder.errors import IpwhlError
@@ -58,6 +58,9 @@ class _State:
     # platform id -> project -> runtime requirement names, from METADATA of built wheels
     requires: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     waiting_tests: dict[str, Job] = field(default_factory=dict)
+    # Current wheels of recipes this run does not build: a run of some projects still
+    # tests them against the rest of the set. (project, platform id) -> (name, sha)
+    outside: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 def _log_path(store: Store, job: Job) -> Path:
@@ -100,6 +103,7 @@ def execute(
             meta["requires_dist"], job.platform
         )
 
+    _note_outside(farm, jobs, store, state)
     graph = build_graph(jobs)
     sorter = graphlib.TopologicalSorter(graph)
     sorter.prepare()
@@ -185,6 +189,21 @@ def execute(
                 elif isinstance(result, jobs_.Tested):
                     _record(job, result, state=state, store=store, finish=finish)
     return [state.done[job.key] for job in jobs]
+
+
+def _note_outside(farm: Farm, jobs: list[Job], store: Store, state: _State) -> None:
+    """Seed the test closure with the set's current wheels that this run does not build."""
+    planned = {(job.recipe.name, job.platform.id) for job in jobs}
+    platforms = {job.platform.id: job.platform for job in jobs}
+    others = collection.current(farm, store).wheels
+    for (project, platform_id), record in sorted(others.items()):
+        if platform_id not in platforms or (project, platform_id) in planned:
+            continue
+        state.outside[(project, platform_id)] = (record.wheel, record.wheel_sha256)
+        meta = jobs_.wheel_metadata(store.blob(record.wheel_sha256))
+        state.requires.setdefault(platform_id, {})[project] = runtime_requirements(
+            meta["requires_dist"], platforms[platform_id]
+        )
 
 
 def _interpreter(job: Job) -> Interpreter:
@@ -357,7 +376,14 @@ def _test_task(
             return "failed"
         if key not in state.wheels:
             return None
-    links = tuple(sorted(state.wheels[on_platform[name]] for name in closure))
+    links = tuple(
+        sorted(
+            state.wheels[on_platform[n]]
+            if n in on_platform
+            else state.outside[(n, job.platform.id)]
+            for n in closure
+        )
+    )
     name, sha = state.wheels[job.key]
     interpreter = _interpreter(job)
     return jobs_.TestTask(
