@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from builder.errors import IpwhlError
 from builder.farm import Farm
 from builder.lock import Lock, read_lock
+from builder.plan import build_platform
 from builder.platform import Platform
 from builder.recipe import Recipe
 from builder.store import Record, Store
@@ -60,13 +61,13 @@ def current(farm: Farm, store: Store) -> Collection:
     missing: dict[tuple[str, str], str] = {}
     locks: dict[str, set[str] | None] = {}
     pure = farm.pure_platform
-    # Pure recipes first: their other platforms are current only if they reuse it.
-    order = sorted(farm.recipes.values(), key=lambda r: (not r.pure, r.name))
-    for recipe in order:
-        platforms = sorted(farm.platforms.values(), key=lambda p: (p != pure, p.id))
-        for platform in platforms:
-            if not recipe.selects(platform.id):
-                continue
+    every = list(farm.platforms.values())
+    for recipe in sorted(farm.recipes.values(), key=lambda r: r.name):
+        selected = [p for p in every if recipe.selects(p.id) or (recipe.pure and p == pure)]
+        bases = {p.id: build_platform(recipe, p, every, pure) for p in selected}
+        # The platforms a wheel is built on first: the others are current only if they
+        # reuse exactly that wheel.
+        for platform in sorted(selected, key=lambda p: (bases[p.id] != p, p.id)):
             key = (recipe.name, platform.id)
             candidates = [
                 r
@@ -76,8 +77,9 @@ def current(farm: Farm, store: Store) -> Collection:
                 and r.inputs.get("platform") == platform.file_sha256
                 and store.has_blob(r.wheel_sha256)
             ]
-            if recipe.pure and platform != pure:
-                source = wheels.get((recipe.name, pure.id))
+            base = bases[platform.id]
+            if base != platform:
+                source = wheels.get((recipe.name, base.id))
                 candidates = [
                     r
                     for r in candidates

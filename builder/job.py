@@ -17,6 +17,8 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import parse_wheel_filename
+
 from builder import build, cibuildwheel, normalize, repair
 from builder.errors import IpwhlError, WheelTestError
 from builder.fetch import extract_sdist
@@ -222,6 +224,15 @@ def _check_purity(job: Job, wheel: Path) -> None:
             f"{job.recipe.name} built {wheel.name}, but its recipe says pure = "
             f"{str(job.recipe.pure).lower()}",
             fix=f"set `pure = {should}` under [build] in {job.recipe.path}",
+        )
+    abi3 = all(tag.abi == "abi3" for tag in parse_wheel_filename(wheel.name)[3])
+    if abi3 != job.recipe.abi3:
+        should = "true" if abi3 else "false"
+        raise IpwhlError(
+            f"{job.recipe.name} built {wheel.name}, but its recipe says abi3 = "
+            f"{str(job.recipe.abi3).lower()}",
+            fix=f"set `abi3 = {should}` under [build] in {job.recipe.path}: an abi3 wheel "
+            "is built once per OS and arch and reused by every later interpreter",
         )
 
 

@@ -31,20 +31,55 @@ class Job:
         return f"{self.recipe.name}@{self.platform.id}"
 
 
+def build_platform(
+    recipe: Recipe, platform: Platform, platforms: Iterable[Platform], pure_platform: Platform
+) -> Platform:
+    """Where the wheel `platform` serves is built.
+
+    A pure wheel is built once, on the pure platform. An abi3 wheel is built once per
+    OS, arch and libc, on the lowest interpreter there, because the limited API makes
+    one file serve every later CPython and two builds would give two files under one
+    name. Every other wheel is built on its own platform.
+    """
+    if recipe.pure:
+        return pure_platform
+    if recipe.abi3:
+        peers = [
+            p for p in platforms
+            if (p.os, p.arch, p.libc, p.backend) == (platform.os, platform.arch, platform.libc,
+                                                     platform.backend)
+            and recipe.selects(p.id)
+        ]  # fmt: skip
+        return min(
+            peers, key=lambda p: (int(p.python_version.split(".")[1]), p.id), default=platform
+        )
+    return platform
+
+
 def plan_jobs(
-    recipes: Mapping[str, Recipe], platforms: Iterable[Platform], pure_platform: Platform
+    recipes: Mapping[str, Recipe],
+    platforms: Iterable[Platform],
+    pure_platform: Platform,
+    *,
+    every_platform: Iterable[Platform] | None = None,
 ) -> list[Job]:
+    """Jobs for `platforms`, plus the builds they reuse (`every_platform` says which
+    platforms exist to build on; by default the targets themselves)."""
     jobs = []
     platforms = list(platforms)
+    universe = list(every_platform) if every_platform is not None else platforms
     for recipe in sorted(recipes.values(), key=lambda r: r.name):
-        # A pure wheel is made on the pure platform even when a run targets others.
-        targets = {*platforms, pure_platform} if recipe.pure else set(platforms)
-        for platform in sorted(targets, key=lambda p: p.id):
+        targets = set()
+        for platform in platforms:
             # The loader insists pure recipes select the pure platform (R017); a planner
             # given one that does not still builds the wheel its reusers need.
-            if not recipe.selects(platform.id) and not (recipe.pure and platform == pure_platform):
-                continue
-            reuses = pure_platform.id if recipe.pure and platform != pure_platform else None
+            if recipe.selects(platform.id):
+                targets |= {platform, build_platform(recipe, platform, universe, pure_platform)}
+        if recipe.pure:
+            targets.add(pure_platform)
+        for platform in sorted(targets, key=lambda p: p.id):
+            base = build_platform(recipe, platform, universe, pure_platform)
+            reuses = base.id if base != platform else None
             jobs.append(Job(recipe=recipe, platform=platform, reuses=reuses))
     return jobs
 

@@ -35,6 +35,7 @@ PROJECT_KEYS = {"name", "version", "license", "confusable-with"}
 SOURCE_KEYS = {"url", "sha256", "patches"}
 BUILD_KEYS = {
     "pure",
+    "abi3",
     "env",
     "config-settings",
     "system-packages",
@@ -62,6 +63,7 @@ class Recipe:
     sha256: str
     patches: tuple[Patch, ...] = ()
     pure: bool = False
+    abi3: bool = False  # built once per OS/arch, on its lowest interpreter, and reused
     env: tuple[tuple[str, str], ...] = ()
     config_settings: tuple[tuple[str, str], ...] = ()
     system_packages: tuple[str, ...] = ()
@@ -261,6 +263,14 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
                 message=f"{dep!r} is not a normalized project name",
                 fix=f"write it as {canonicalize_name(dep)!r}",
             )
+    if build.table.get("pure") is True and build.table.get("abi3") is True:
+        collector.add(
+            code="R018",
+            file=path,
+            field="build.abi3",
+            message="a recipe cannot be both pure and abi3",
+            fix="keep `pure = true` for py3-none-any wheels, `abi3 = true` for abi3 ones",
+        )
     if len(collector.problems) != start:
         return None
     return Recipe(
@@ -271,6 +281,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         sha256=sha256,
         patches=tuple(patches),
         pure=bool(build.get("pure", bool, default=False)),
+        abi3=bool(build.get("abi3", bool, default=False)),
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(build.str_table("config-settings").items())),
         system_packages=build.str_list("system-packages"),

@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             recipes = {n: r for n, r in recipes.items() if not r.pure}
             unbuildable["pure recipes"] = f"built on {farm.pure_platform.id}"
     with reporter.stage("plan"):
-        jobs = plan_jobs(recipes, buildable, farm.pure_platform)
+        every = [p for p in farm.platforms.values() if not why_not_buildable(p)]
+        jobs = plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every)
         reporter.console.print(
             f"{len(jobs)} jobs: {len(recipes)} recipes x "
             f"{len(buildable)} platforms, {args.jobs} at a time"

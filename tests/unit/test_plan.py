@@ -162,3 +162,22 @@ def test_every_reused_wheel_is_built_by_some_job(
     for job in jobs:
         if job.reuses:
             assert f"{job.recipe.name}@{job.reuses}" in keys, job.key
+
+
+def test_an_abi3_recipe_is_built_once_per_os_and_arch_on_its_lowest_interpreter(
+    tmp_path: Path, platforms: dict[str, Any]
+) -> None:
+    from builder.plan import build_platform
+
+    recipes = recipes_from(tmp_path, recipe_doc("limited", abi3=True))
+    linux = [p for pid, p in platforms.items() if pid.startswith("linux-x86_64-")]
+    cp312 = platforms["linux-x86_64-cp312"]
+    jobs = plan_jobs(recipes, [cp312], platforms[PURE_PLATFORM], every_platform=linux)
+    lowest = min(linux, key=lambda p: int(p.python_version.split(".")[1]))
+    assert {(j.platform.id, j.reuses) for j in jobs} == {
+        (lowest.id, None),
+        ("linux-x86_64-cp312", lowest.id),
+    }
+    windows = platforms[WIN312]
+    assert build_platform(recipes["limited"], windows, platforms.values(),
+                          platforms[PURE_PLATFORM]).os == windows.os  # fmt: skip
