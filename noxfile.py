@@ -148,3 +148,10 @@ def bench_install(session: nox.Session) -> None:
     """Install time through a kubo gateway vs `python -m http.server` on the same tree."""
     _install(session, "test")
     session.run("python", str(ROOT / "tools" / "bench_install.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def verify(session: nox.Session) -> None:
+    """The auditor: `nox -s verify -- CID|TREE|CAR [--gateway URL] [--out DIR]`."""
+    _install(session)
+    session.run("ipwhl", "verify", *session.posargs)
