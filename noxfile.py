@@ -35,6 +35,10 @@ def build(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """All three tiers: unit, integration (real builds, pip, uv) and oracle (kubo)."""
     _install(session, "test")
+    # What the tests run for real: the recipes' Debian packages (when root) and the
+    # pinned kubo for the oracle tier (built once, cached outside the checkout).
+    session.run("ipwhl", "system-packages", "--install")
+    session.run("bash", str(ROOT / "tools" / "kubo.sh"), external=True)
     session.run("pytest", *session.posargs)
 
 
