@@ -1,0 +1,67 @@
+"""The auditor's comparison: verdicts from a published manifest and a rebuild's records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from builder.toolchain import fingerprint
+from builder.verify import Verdict, compare
+
+WHEEL = "demo-1.0-py3-none-any.whl"
+
+
+def _wheel(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("demo/__init__.py", text)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _setup(tmp_path: Path, toolchain: dict[str, str]) -> tuple[Path, dict[str, Any], Path]:
+    tree, store = tmp_path / "tree", tmp_path / "store"
+    published = _wheel(tree / "demo" / WHEEL, "X = 1\n")
+    rebuilt = _wheel(tmp_path / "rebuilt.whl", "X = 2\n")
+    (store / "blobs").mkdir(parents=True)
+    (tmp_path / "rebuilt.whl").rename(store / "blobs" / rebuilt)
+    inputs = {"kind": "build", "interpreter": "3.12.1", "toolchain": toolchain}
+    manifest = {"projects": {"demo": {"platforms": {"linux-x86_64-cp312": {
+        "wheel": WHEEL, "sha256": published, "inputs": inputs}}}}}  # fmt: skip
+    ours = {**inputs, "toolchain": fingerprint()}
+    record = {"project": "demo", "platform": "linux-x86_64-cp312", "wheel": WHEEL,
+              "wheel_sha256": rebuilt, "inputs": ours}  # fmt: skip
+    (store / "records").mkdir()
+    (store / "records" / "r.json").write_text(json.dumps(record))
+    return tree, manifest, store
+
+
+def test_a_difference_on_the_same_toolchain_differs_with_a_diffoscope_report(
+    tmp_path: Path,
+) -> None:
+    tree, manifest, store = _setup(tmp_path, dict(fingerprint()))
+    (row,) = compare(tree, manifest, store, {"linux-x86_64-cp312": None}, tmp_path / "report")
+    assert row.verdict is Verdict.DIFFERS
+    assert row.detail.startswith("---")  # the report's first lines, for the table
+    text = (tmp_path / "report" / row.diff_text).read_text()
+    assert "X = 1" in text and "X = 2" in text  # diffoscope went into the wheels
+    assert (tmp_path / "report" / row.diff_html).is_file()
+
+
+def test_a_difference_on_another_toolchain_names_both_fingerprints(tmp_path: Path) -> None:
+    theirs = {**fingerprint(), "cc": "cc (Debian 14.2.0) 14.2.0"}
+    tree, manifest, store = _setup(tmp_path, theirs)
+    (row,) = compare(tree, manifest, store, {"linux-x86_64-cp312": None}, tmp_path / "report")
+    assert row.verdict is Verdict.TOOLCHAIN_DIFFERS
+    assert "cc" in row.detail
+    assert row.toolchains["published"]["cc"] == "cc (Debian 14.2.0) 14.2.0"
+    assert row.toolchains["rebuilt"]["cc"] == fingerprint()["cc"]
+
+
+def test_a_platform_this_machine_cannot_build_is_said_so(tmp_path: Path) -> None:
+    tree, manifest, store = _setup(tmp_path, dict(fingerprint()))
+    why = {"linux-x86_64-cp312": "needs a macos host"}
+    (row,) = compare(tree, manifest, store, why, tmp_path / "report")
+    assert row.verdict is Verdict.NOT_BUILDABLE and row.detail == "needs a macos host"
