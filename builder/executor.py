@@ -61,6 +61,7 @@ class _State:
     # Current wheels of recipes this run does not build: a run of some projects still
     # tests them against the rest of the set. (project, platform id) -> (name, sha)
     outside: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    recipe_names: frozenset[str] = frozenset()
 
 
 def _log_path(store: Store, job: Job) -> Path:
@@ -75,7 +76,7 @@ def execute(
 ) -> list[Outcome]:
     store = Store(root=settings.store)
     store.clean_tmp()
-    state = _State()
+    state = _State(recipe_names=frozenset(farm.recipes))
     by_key = {job.key: job for job in jobs}
     isolate = network_isolation_works()
     sdists, fetch_errors = _fetch_all(jobs, settings)
@@ -355,13 +356,18 @@ def _test_task(
     for name in sorted(unknown):
         key = on_platform.get(name)
         if key is None:
+            if name in state.recipe_names:
+                why = f"which is neither in this run nor built for {job.platform.id}"
+                fix = f"build it too: ipwhl build {name} --platform {job.platform.id}"
+            else:
+                why = f"which has no recipe for {job.platform.id}"
+                fix = f"add recipes/{name}.toml"
             finish(
                 Outcome(
                     job=job,
                     status=Status.FAILED,
                     log=_log_path(store, job),
-                    message=f"test: needs {name!r} at run time, which has no recipe "
-                    f"for {job.platform.id}\n    fix: add recipes/{name}.toml",
+                    message=f"test: needs {name!r} at run time, {why}\n    fix: {fix}",
                 )
             )
             return "failed"

@@ -75,8 +75,6 @@ def plan_jobs(
             # given one that does not still builds the wheel its reusers need.
             if recipe.selects(platform.id):
                 targets |= {platform, build_platform(recipe, platform, universe, pure_platform)}
-        if recipe.pure:
-            targets.add(pure_platform)
         for platform in sorted(targets, key=lambda p: p.id):
             base = build_platform(recipe, platform, universe, pure_platform)
             reuses = base.id if base != platform else None
