@@ -203,7 +203,8 @@ def test_kubo_quirk_subdirectories_just_over_threshold(
     sizes that count the stored HAMT link name ("00" + name) and an unnamed new link,
     so within about len(name) + 2 bytes above the threshold the directory flips
     between HAMT and basic on every replacement (O(n^2) work: 10 s here, minutes for
-    6,000 entries) and ends as whichever the parity leaves it. We apply the rule kubo
+    6,000 entries) and ends as whichever the parity leaves it, which differs between
+    runs (both answers were seen here). We apply the rule kubo
     documents and applies everywhere else: shard when the size is > the threshold.
     """
     profile = get_profile("unixfs-v1-2025")
@@ -225,7 +226,10 @@ def test_kubo_quirk_subdirectories_just_over_threshold(
     basic = Importer(profile=unsharded, sink=Keep()).add_path(root).cid
     assert len(blocks[basic]) == profile.hamt_threshold + 1
     assert root_type(root, profile) is DataType.HAMT_SHARD
-    assert kubo_repos[profile.name].add_only_hash(root) == str(basic)
+    sharded = Importer(profile=profile).add_path(root).cid
+    # Which of the two kubo ends on depends on the order its flushes run in, and that
+    # varies between runs: pin the pair, so that any other answer is noticed.
+    assert kubo_repos[profile.name].add_only_hash(root) in {str(basic), str(sharded)}
 
 
 @pytest.mark.parametrize("kind", ["files", "subdirs"])
