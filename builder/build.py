@@ -138,48 +138,38 @@ def make_venv(
     if pins:
         requirements = venv.parent / f"{venv.name}-requirements.txt"
         requirements.write_text("".join(pin.line() + "\n" for pin in pins))
-        run_logged(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(venv / "bin" / "python"),
-                "--require-hashes",
-                "--no-deps",
-                "--link-mode",
-                "copy",
-                "-r",
-                str(requirements),
-            ],
+        uv_install(
+            uv,
+            venv,
+            ["--require-hashes", "--no-deps", "-r", str(requirements)],
             log=log,
             env=tool_env,
-            cwd=venv.parent,
-            timeout=600,
             what="installing the locked build requirements",
         )
     if extra_wheels:
-        run_logged(
-            [
-                uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(venv / "bin" / "python"),
-                "--no-deps",
-                "--offline",
-                "--link-mode",
-                "copy",
-                *map(str, extra_wheels),
-            ],
+        uv_install(
+            uv,
+            venv,
+            ["--no-deps", "--offline", *map(str, extra_wheels)],
             log=log,
             env=tool_env,
-            cwd=venv.parent,
-            timeout=600,
             what="installing the set's build dependencies",
         )
+
+
+def uv_install(
+    uv: str, venv: Path, args: list[str], *, log: Path, env: dict[str, str], what: str
+) -> None:
+    """`uv pip install` into `venv`, copying files so that no venv shares uv's cache."""
+    argv = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+    run_logged(
+        [*argv, "--link-mode", "copy", *args],
+        log=log,
+        env=env,
+        cwd=venv.parent,
+        timeout=600,
+        what=what,
+    )
 
 
 def apply_patches(recipe: Recipe, source: Path, *, log: Path, env: dict[str, str]) -> None:

@@ -273,25 +273,12 @@ def _run_test(task: TestTask) -> Tested | Failed:
             log=log,
             tool_env=tool_env,
         )
-        build.run_logged(
-            [
-                settings.uv,
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(venv / "bin" / "python"),
-                "--no-index",
-                "--find-links",
-                str(links),
-                "--link-mode",
-                "copy",
-                f"{job.recipe.name}=={job.recipe.version}",
-            ],
+        build.uv_install(
+            settings.uv,
+            venv,
+            ["--no-index", "--find-links", str(links), f"{job.recipe.name}=={job.recipe.version}"],
             log=log,
             env=tool_env,
-            cwd=directory,
-            timeout=600,
             what=f"installing {task.wheel} with its dependencies from the set",
         )
         cwd = directory / "cwd"  # empty: imports must come from the installed wheel
