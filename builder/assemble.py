@@ -4,8 +4,10 @@ Three steps, in this order, so that a reader of `<out>/tree` never sees half a t
 
 1. `gather` reads what the pages need from the store (each wheel's METADATA) and
    finds every source file; `plan_tree` turns that into a pure value, path -> source.
-2. `write_tree` lays the plan out in a fresh hidden directory beside the old tree;
-   equal contents become hard links (a pure wheel under every platform is one file).
+2. `write_tree` lays the plan out in a fresh hidden directory beside the old tree.
+   Files are copies, each hashed on the way in, never links into the store: nothing
+   the farm does to the store later can change a tree it has hashed. Equal contents
+   inside the tree become hard links to one copy (a pure wheel under every platform).
 3. The root CID is computed from that directory as it is on disk, the CAR is
    written, and only then is the new tree renamed over the old one.
 
@@ -380,34 +382,41 @@ def plan_tree(inputs: Inputs, *, profile: str) -> TreePlan:
 
 
 def _place(source: Source, dest: Path) -> None:
+    """Write a copy of `source` at `dest`, checking on the way that it has its sha256."""
     if isinstance(source, bytes):
         dest.write_bytes(source)
-        dest.chmod(0o444)
-        return
-    try:
-        # Store blobs are immutable (0444), so a link costs no space and cannot drift.
-        os.link(source.path, dest)
-    except OSError:
-        shutil.copyfile(source.path, dest)
-        dest.chmod(0o444)
+    else:
+        digest = hashlib.sha256()
+        with source.path.open("rb") as src, dest.open("xb") as out:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != source.sha256:
+            dest.unlink()
+            raise AssembleError(
+                f"{source.path} no longer has sha256 {source.sha256} (it has {digest.hexdigest()})",
+                fix="the store was changed after the build; run `ipwhl store check` and "
+                "rebuild what it names",
+            )
+    dest.chmod(0o444)
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _holds(dest: Path, found: os.stat_result, source: Source) -> bool:
-    """Whether an existing file already has the source's bytes (a spare tree's file)."""
+def _stat_key(found: os.stat_result) -> tuple[int, int, int, int]:
+    """What changes when a file's bytes or links change: like git's index, a file whose
+    key is unchanged since the farm wrote and hashed it still holds those bytes."""
+    return (found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def _holds(dest: str, found: os.stat_result, sha: str, known: Mapping[str, StatEntry]) -> bool:
+    """Whether a spare tree's file still has the bytes the plan wants at `dest`."""
     if not stat.S_ISREG(found.st_mode):
         return False  # a symlink would be imported as one, whatever it points to
-    if isinstance(source, bytes):
-        return found.st_size == len(source) and dest.read_bytes() == source
-    if _same_file(found, source.path.stat()):
-        return True
-    with dest.open("rb") as f:  # a copy, made where the store is on another device
-        return found.st_size == source.path.stat().st_size and (
-            hashlib.file_digest(f, "sha256").hexdigest() == source.sha256
-        )
+    entry = known.get(dest)
+    return entry is not None and entry == (sha, *_stat_key(found))
 
 
 def _prune(plan: TreePlan, directory: Path) -> None:
@@ -431,13 +440,17 @@ def _prune(plan: TreePlan, directory: Path) -> None:
                 Path(dirpath, name).unlink()
 
 
-def write_tree(plan: TreePlan, directory: Path) -> None:
+def write_tree(
+    plan: TreePlan, directory: Path, known: Mapping[str, StatEntry] | None = None
+) -> None:
     """Make `directory` hold exactly the plan; equal contents become hard links.
 
-    `directory` may be empty or a spare tree of an earlier run: files that already
-    hold the right bytes are kept, so re-assembly writes only what changed. Paths are
-    plain strings here: pathlib costs more than the system calls on 30,000 files.
+    `directory` may be empty or a spare tree of an earlier run, with `known` its
+    `stat_index`: files that still hold the right bytes are kept, so re-assembly
+    writes only what changed. Paths are plain strings here: pathlib costs more than
+    the system calls on 30,000 files.
     """
+    known = {f"{directory}/{k}": v for k, v in (known or {}).items()}
     _prune(plan, directory)
     first: dict[str, tuple[str, os.stat_result]] = {}
     made: set[str] = set()
@@ -457,11 +470,11 @@ def write_tree(plan: TreePlan, directory: Path) -> None:
             if sha in first:
                 keep = stat.S_ISREG(found.st_mode) and _same_file(found, first[sha][1])
             else:
-                keep = _holds(Path(dest), found, source)
+                keep = _holds(dest, found, sha, known)
             if keep:
                 first.setdefault(sha, (dest, found))
                 continue
-            os.unlink(dest)  # noqa: PTH108  never write through: it may be a store blob
+            os.unlink(dest)  # noqa: PTH108  never write through: it may be linked elsewhere
         if sha in first:
             os.link(first[sha][0], dest)
         else:
@@ -488,6 +501,32 @@ def disk_files(directory: Path, plan: TreePlan) -> dict[str, str]:
         lost = sorted(set(plan.files) - set(found))[:5]
         raise AssembleError(f"files vanished from the tree: {lost}", fix="retry the assembly")
     return found
+
+
+StatEntry = tuple[str, int, int, int, int]  # sha256 and `_stat_key`
+
+
+def stat_index(directory: Path, plan: TreePlan, files: Mapping[str, str]) -> dict[str, StatEntry]:
+    """relative path -> (sha256, stat key) of a tree the farm has just written."""
+    return {rel: (plan.digests[rel], *_stat_key(os.lstat(path))) for rel, path in files.items()}
+
+
+def _load_stat_index(path: Path) -> dict[str, StatEntry]:
+    """A bad or missing index is an empty one: every spare file is then rewritten."""
+    try:
+        data = json.loads(path.read_bytes())
+        return {
+            rel: (str(e[0]), int(e[1]), int(e[2]), int(e[3]), int(e[4])) for rel, e in data.items()
+        }
+    except (OSError, ValueError, TypeError, AttributeError, IndexError):
+        return {}
+
+
+def _save_stat_index(path: Path, index: Mapping[str, StatEntry]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".part")
+    with os.fdopen(fd, "w") as out:
+        json.dump(index, out, separators=(",", ":"))
+    Path(tmp).replace(path)
 
 
 def tree_root(
@@ -624,16 +663,19 @@ def assemble(
     cache_file = cache_path(store, cid_profile)
     cache = load_cid_cache(cache_file, cid_profile)
     spare = out / f".{TREE_DIR}-spare"
+    index_file = out / f".{TREE_DIR}-index.json"  # of the last tree, now the spare one
     staging = _staging(out, spare)
     try:
-        write_tree(plan, staging)
+        write_tree(plan, staging, _load_stat_index(index_file))
         if car:
             root, car_path = _hash_and_car(staging, plan, out, cid_profile, cache)
         else:
             importer = Importer(profile=cid_profile, cache=cache)
             root, car_path = tree_root(staging, plan, importer).cid, None
         save_cid_cache(cache_file, cid_profile, cache)
+        index = stat_index(staging, plan, disk_files(staging, plan))
         _replace_dir(staging, out / TREE_DIR, spare)
+        _save_stat_index(index_file, index)
     except BaseException:
         _discard(staging, spare)
         raise

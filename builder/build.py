@@ -8,6 +8,7 @@ and no network where `unshare -n` works.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -150,7 +151,7 @@ def make_venv(
         uv_install(
             uv,
             venv,
-            ["--no-deps", "--offline", *map(str, extra_wheels)],
+            ["--no-deps", "--offline", "--no-cache", *map(str, extra_wheels)],
             log=log,
             env=tool_env,
             what="installing the set's build dependencies",
@@ -229,3 +230,30 @@ def reset_dir(path: Path) -> None:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
+
+
+# What backends print when they give up on an optional extension, most telling first.
+_DROP_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"fatal error: ([\w./+-]+\.h): No such file"), "the header {0} is missing"),
+    (
+        re.compile(r"(?:unable to execute|command) '([^']+)'(?: failed)?: No such file"),
+        "no compiler: {0} was not found",
+    ),
+    (re.compile(r"error: command '([^']+)' failed"), "the compiler command {0} failed"),
+    (
+        re.compile(
+            r"^.*(?:extension|speedups?)\b.*\b(?:could not|couldn't|cannot|failed to)\b"
+            r".*$|^.*\b(?:falling back|fall back)\b.*pure[- ]python.*$",
+            re.IGNORECASE | re.MULTILINE,
+        ),
+        "the backend said: {0}",
+    ),
+)
+
+
+def dropped_extension_reason(log: str) -> str:
+    """Why a build fell back to a pure wheel, as the build log tells it."""
+    for pattern, reason in _DROP_CAUSES:
+        if found := pattern.search(log):
+            return reason.format((found.group(1) if found.groups() else found.group(0)).strip())
+    return "the log does not say why; read it for the compiler's output"

@@ -1,17 +1,16 @@
-"""Run planned jobs in parallel, in build-dependency order, and collect outcomes.
+"""Run planned jobs on worker processes, in the order `schedule` decides.
 
-The order comes from `plan`; this module only schedules. Up to `jobs` workers run at
-once; a failed job marks what needs its wheel as skipped and nothing else.
+The schedule decides what may start; this module prepares jobs in the parent (fetch,
+inputs, the store's answer), hands builds and tests to up to `jobs` workers, writes
+the records of jobs that passed and reports every job's one ending.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import graphlib
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from builder import cibuildwheel, collection, system
@@ -23,17 +22,10 @@ from builder.fetch import fetch_sdist
 from builder.inputs import Inputs, build_inputs, reuse_inputs
 from builder.interpreters import Interpreter, find_interpreter
 from builder.lock import Lock, read_lock
-from builder.plan import Job, build_graph, runtime_requirements, test_closure
+from builder.plan import Job, build_graph, runtime_requirements
 from builder.platform import Backend
+from builder.schedule import BuildWork, Node, Schedule, ScheduleError, Status, TestWork
 from builder.store import Record, Store
-
-
-class Status(StrEnum):
-    BUILT = "built"
-    REUSED = "reused"
-    CACHED = "cached"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,20 +40,38 @@ class Outcome:
 
 
 @dataclass(kw_only=True)
-class _State:
-    """Per-run bookkeeping of the parent; never shared with workers."""
+class _Run:
+    """The parent's bookkeeping for one run; never shared with workers."""
 
-    done: dict[str, Outcome] = field(default_factory=dict)
+    farm: Farm
+    store: Store
+    settings: jobs_.Settings
+    by_key: dict[str, Job]
+    sdists: dict[str, Path]
+    fetch_errors: dict[str, IpwhlError]
+    isolate: bool
     wheels: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (name, sha)
     inputs: dict[str, Inputs] = field(default_factory=dict)
-    built_seconds: dict[str, float] = field(default_factory=dict)
-    # platform id -> project -> runtime requirement names, from METADATA of built wheels
-    requires: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    waiting_tests: dict[str, Job] = field(default_factory=dict)
-    # Current wheels of recipes this run does not build: a run of some projects still
-    # tests them against the rest of the set. (project, platform id) -> (name, sha)
+    seconds: dict[str, float] = field(default_factory=dict)
+    staged: dict[str, str] = field(default_factory=dict)  # key -> sha it staged
     outside: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
-    recipe_names: frozenset[str] = frozenset()
+    tests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> what ran
+    locks: dict[str, Lock | IpwhlError] = field(default_factory=dict)
+
+    def lock_for(self, interpreter: str) -> Lock:
+        if interpreter not in self.locks:
+            try:
+                self.locks[interpreter] = read_lock(self.farm.locks / f"{interpreter}.txt")
+            except IpwhlError as e:
+                self.locks[interpreter] = e
+        found = self.locks[interpreter]
+        if isinstance(found, IpwhlError):
+            raise found
+        return found
+
+    def requires(self, job: Job, sha: str) -> list[str]:
+        meta = jobs_.wheel_metadata(self.store.wheel(sha))
+        return runtime_requirements(meta["requires_dist"], job.platform)
 
 
 def _log_path(store: Store, job: Job) -> Path:
@@ -76,135 +86,139 @@ def execute(
 ) -> list[Outcome]:
     store = Store(root=settings.store)
     store.clean_tmp()
-    state = _State(recipe_names=frozenset(farm.recipes))
     by_key = {job.key: job for job in jobs}
-    isolate = network_isolation_works()
     sdists, fetch_errors = _fetch_all(jobs, settings)
-    locks: dict[str, Lock | IpwhlError] = {}
-
-    def finish(outcome: Outcome) -> None:
-        state.done[outcome.job.key] = outcome
-        on_outcome(outcome)
-
-    def lock_for(interpreter: str) -> Lock:
-        if interpreter not in locks:
-            try:
-                locks[interpreter] = read_lock(farm.locks / f"{interpreter}.txt")
-            except IpwhlError as e:
-                locks[interpreter] = e
-        found = locks[interpreter]
-        if isinstance(found, IpwhlError):
-            raise found
-        return found
-
-    def note_wheel(job: Job, name: str, sha: str) -> None:
-        state.wheels[job.key] = (name, sha)
-        meta = jobs_.wheel_metadata(store.blob(sha))
-        state.requires.setdefault(job.platform.id, {})[job.recipe.name] = runtime_requirements(
-            meta["requires_dist"], job.platform
-        )
-
-    _note_outside(farm, jobs, store, state)
+    run = _Run(
+        farm=farm,
+        store=store,
+        settings=settings,
+        by_key=by_key,
+        sdists=sdists,
+        fetch_errors=fetch_errors,
+        isolate=network_isolation_works(),
+    )
+    outside_requires = _note_outside(farm, jobs, run)
     graph = build_graph(jobs)
-    sorter = graphlib.TopologicalSorter(graph)
-    sorter.prepare()
+    schedule = Schedule(
+        nodes={
+            job.key: Node(
+                key=job.key,
+                project=job.recipe.name,
+                platform=job.platform.id,
+                needs=frozenset(graph[job.key]),
+                reuses=job.reuses is not None,
+                priority=_priority(job),
+            )
+            for job in jobs
+        },
+        outside=outside_requires,
+        recipes=frozenset(farm.recipes),
+    )
+    done: dict[str, Outcome] = {}
+    reported = 0
+
+    def report() -> None:
+        nonlocal reported
+        for ending in schedule.endings[reported:]:
+            job = by_key[ending.key]
+            if ending.status in (Status.FAILED, Status.SKIPPED):
+                _drop_staged(run, ending.key)
+            name, sha = run.wheels.get(ending.key, ("", ""))
+            ok = ending.status not in (Status.FAILED, Status.SKIPPED)
+            outcome = Outcome(
+                job=job,
+                status=ending.status,
+                seconds=run.seconds.get(ending.key, 0.0),
+                wheel=name if ok else "",
+                sha256=sha if ok else "",
+                log=_log_path(store, job) if ending.status is not Status.SKIPPED else None,
+                message=ending.message,
+            )
+            done[ending.key] = outcome
+            on_outcome(outcome)
+        reported = len(schedule.endings)
+
     context = multiprocessing.get_context("forkserver")
-    running: dict[cf.Future[object], tuple[str, str]] = {}
-    queued_builds: list[tuple[str, jobs_.BuildTask]] = []
-    queued_tests: list[tuple[str, jobs_.TestTask]] = []
+    running: dict[cf.Future[jobs_.Built | jobs_.Tested | jobs_.Failed], str] = {}
     with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=context) as pool:
-        while sorter.is_active() or running or state.waiting_tests:
-            for key in sorter.get_ready():
-                job = by_key[key]
-                task = _start(
-                    job,
-                    state=state,
-                    store=store,
-                    settings=settings,
-                    sdists=sdists,
-                    fetch_errors=fetch_errors,
-                    lock_for=lock_for,
-                    isolate=isolate,
-                    graph_needs=graph[key],
-                    by_key=by_key,
-                    finish=finish,
-                    note_wheel=note_wheel,
-                )
-                if isinstance(task, jobs_.BuildTask):
-                    queued_builds.append((key, task))
-                elif task == "test":
-                    state.waiting_tests[key] = job
-                if key in state.done or key in state.wheels:
-                    sorter.done(key)
-            for key, job in list(state.waiting_tests.items()):
-                test = _test_task(
-                    job,
-                    state=state,
-                    store=store,
-                    settings=settings,
-                    by_key=by_key,
-                    isolate=isolate,
-                    finish=finish,
-                )
-                if test is None:
-                    continue
-                del state.waiting_tests[key]
-                if isinstance(test, jobs_.TestTask):
-                    queued_tests.append((key, test))
-            # Hand workers one task at a time, tests first: a finished job is reported
-            # as soon as it is done, not after every build in the queue.
-            queued_builds.sort(key=lambda item: _priority(by_key[item[0]]))
-            while len(running) < settings.jobs and (queued_tests or queued_builds):
-                if queued_tests:
-                    key, test_task = queued_tests.pop(0)
-                    running[pool.submit(jobs_.run_test, test_task)] = ("test", key)
+        while not schedule.finished:
+            before = len(schedule.endings)
+            moved = 0
+            for key in schedule.to_prepare():
+                _prepare(by_key[key], run, schedule)
+                moved += 1
+            for key in schedule.to_record():
+                _record(by_key[key], run, schedule)
+                moved += 1
+            for work in schedule.take(settings.jobs - len(running)):
+                future: cf.Future[jobs_.Built | jobs_.Tested | jobs_.Failed]
+                if isinstance(work, TestWork):
+                    future = pool.submit(jobs_.run_test, _test_task(work, run))
                 else:
-                    key, build_task = queued_builds.pop(0)
-                    running[pool.submit(jobs_.run_build, build_task)] = ("build", key)
+                    task = _build_task(work, run, schedule.nodes[work.key].needs)
+                    future = pool.submit(jobs_.run_build, task)
+                running[future] = work.key
+                moved += 1
+            moved += len(schedule.endings) - before
+            report()
             if not running:
-                if state.waiting_tests and not sorter.is_active():
-                    raise RuntimeError(f"tests waiting forever: {sorted(state.waiting_tests)}")
+                if not moved and not schedule.finished:
+                    raise ScheduleError(f"the run cannot move on: {schedule.phase}")
                 continue
             finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for future in finished:
-                kind, key = running.pop(future)
-                job = by_key[key]
-                result = future.result()
-                if isinstance(result, jobs_.Failed):
-                    finish(
-                        Outcome(
-                            job=job,
-                            status=Status.FAILED,
-                            seconds=result.seconds,
-                            log=_log_path(store, job),
-                            message=f"{result.stage}: {result.message}\n    fix: {result.fix}",
-                        )
-                    )
-                    if kind == "build":
-                        sorter.done(key)
-                elif isinstance(result, jobs_.Built):
-                    state.built_seconds[key] = result.seconds
-                    note_wheel(job, result.wheel, result.wheel_sha256)
-                    state.waiting_tests[key] = job
-                    sorter.done(key)
-                elif isinstance(result, jobs_.Tested):
-                    _record(job, result, state=state, store=store, finish=finish)
-    return [state.done[job.key] for job in jobs]
+                key = running.pop(future)
+                _take_result(by_key[key], future.result(), run, schedule)
+            report()
+    return [done[job.key] for job in jobs]
 
 
-def _note_outside(farm: Farm, jobs: list[Job], store: Store, state: _State) -> None:
-    """Seed the test closure with the set's current wheels that this run does not build."""
+def _take_result(
+    job: Job, result: jobs_.Built | jobs_.Tested | jobs_.Failed, run: _Run, schedule: Schedule
+) -> None:
+    key = job.key
+    run.seconds[key] = run.seconds.get(key, 0.0) + result.seconds
+    if isinstance(result, jobs_.Failed):
+        schedule.failed(key, f"{result.stage}: {result.message}\n    fix: {result.fix}")
+    elif isinstance(result, jobs_.Built):
+        run.wheels[key] = (result.wheel, result.wheel_sha256)
+        run.staged[key] = result.wheel_sha256
+        try:
+            requires = run.requires(job, result.wheel_sha256)
+        except IpwhlError as e:
+            schedule.failed(key, f"build: {e}")
+            return
+        schedule.built(key, requires)
+    else:
+        run.tests[key] = result.tests
+        schedule.tested(key)
+
+
+def _drop_staged(run: _Run, key: str) -> None:
+    """A job that will never be stored takes its staged wheel with it, unless another
+    live job of the run staged the same bytes."""
+    sha = run.staged.pop(key, None)
+    if sha is not None and sha not in run.staged.values():
+        run.store.discard(sha)
+
+
+def _note_outside(farm: Farm, jobs: list[Job], run: _Run) -> dict[tuple[str, str], list[str]]:
+    """The set's current wheels that this run does not build: a run of some projects
+    still tests them against the rest of the set."""
     planned = {(job.recipe.name, job.platform.id) for job in jobs}
     platforms = {job.platform.id: job.platform for job in jobs}
-    others = collection.current(farm, store).wheels
-    for (project, platform_id), record in sorted(others.items()):
+    requires: dict[tuple[str, str], list[str]] = {}
+    for (project, platform_id), record in sorted(
+        collection.current(farm, run.store).wheels.items()
+    ):
         if platform_id not in platforms or (project, platform_id) in planned:
             continue
-        state.outside[(project, platform_id)] = (record.wheel, record.wheel_sha256)
-        meta = jobs_.wheel_metadata(store.blob(record.wheel_sha256))
-        state.requires.setdefault(platform_id, {})[project] = runtime_requirements(
+        run.outside[(project, platform_id)] = (record.wheel, record.wheel_sha256)
+        meta = jobs_.wheel_metadata(run.store.blob(record.wheel_sha256))
+        requires[(project, platform_id)] = runtime_requirements(
             meta["requires_dist"], platforms[platform_id]
         )
+    return requires
 
 
 def _interpreter(job: Job) -> Interpreter:
@@ -216,9 +230,9 @@ def _interpreter(job: Job) -> Interpreter:
     return interpreter
 
 
-def _priority(job: Job) -> tuple[int, str]:
+def _priority(job: Job) -> int:
     """Pure builds first: every other platform's reuse of them waits on them."""
-    return (0 if job.recipe.pure else 1, job.key)
+    return 0 if job.recipe.pure else 1
 
 
 def _fetch_all(
@@ -236,205 +250,117 @@ def _fetch_all(
                 sdists[name] = future.result()
             except IpwhlError as e:
                 errors[name] = e
-    store = Store(root=settings.store)
-    for name, path in sdists.items():
-        if not store.has_blob(recipes[name].sha256):
-            store.put_file(path)
     return sdists, errors
 
 
-def _start(
-    job: Job,
-    *,
-    state: _State,
-    store: Store,
-    settings: jobs_.Settings,
-    sdists: dict[str, Path],
-    fetch_errors: dict[str, IpwhlError],
-    lock_for: Callable[[str], Lock],
-    isolate: bool,
-    graph_needs: set[str],
-    by_key: dict[str, Job],
-    finish: Callable[[Outcome], None],
-    note_wheel: Callable[[Job, str, str], None],
-) -> jobs_.BuildTask | str | None:
-    """Decide what a ready job needs: nothing (cached), a build, or only a test."""
-    blocked = [k for k in sorted(graph_needs) if k not in state.wheels]
-    if blocked:
-        finish(
-            Outcome(
-                job=job,
-                status=Status.SKIPPED,
-                message=f"needs {', '.join(blocked)}, which did not build",
-            )
-        )
-        return None
-    interpreter = _interpreter(job)
+def _builder_of(job: Job) -> str:
+    return f"{job.recipe.name}@{job.reuses}" if job.reuses else job.key
+
+
+def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
+    """Compute a ready job's inputs and ask the store: cached, a build, or a test."""
+    key = job.key
     try:
+        interpreter = _interpreter(job)
         if job.reuses:
-            pure_key = f"{job.recipe.name}@{job.reuses}"
-            inputs = reuse_inputs(
-                job, pure_wheel_sha256=state.wheels[pure_key][1], interpreter=interpreter
-            )
+            name, sha = run.wheels[_builder_of(job)]
+            inputs = reuse_inputs(job, pure_wheel_sha256=sha, interpreter=interpreter)
         else:
-            if job.recipe.name in fetch_errors:
-                raise fetch_errors[job.recipe.name]
+            if job.recipe.name in run.fetch_errors:
+                raise run.fetch_errors[job.recipe.name]
             if absent := system.missing(job.recipe.system_packages):
                 raise IpwhlError(
                     f"{job.recipe.path}: build.system-packages: not installed: {', '.join(absent)}",
                     fix=f"run `ipwhl system-packages --install` (or apt-get install "
                     f"{' '.join(absent)})",
                 )
-            depends = {by_key[k].recipe.name: state.wheels[k][1] for k in graph_needs}
+            needs = schedule.nodes[key].needs
+            depends = {run.by_key[k].recipe.name: run.wheels[k][1] for k in needs}
             inputs = build_inputs(
                 job,
-                sdist=sdists[job.recipe.name],
+                sdist=run.sdists[job.recipe.name],
                 sdist_sha256=job.recipe.sha256,
-                lock=lock_for(job.platform.interpreter),
+                lock=run.lock_for(job.platform.interpreter),
                 interpreter=interpreter,
                 depends=depends,
-                build_root=settings.build_root,
-                isolate_network=isolate,
+                build_root=run.settings.build_root,
+                isolate_network=run.isolate,
             )
+        run.inputs[key] = inputs
+        record = run.store.get_record(inputs.hash)
+        if record is not None:
+            run.wheels[key] = (record.wheel, record.wheel_sha256)
+            schedule.cached(key, run.requires(job, record.wheel_sha256))
+        elif job.reuses:
+            run.wheels[key] = (name, sha)
+            schedule.needs_test(key, run.requires(job, sha))
+        else:
+            schedule.needs_build(key)
     except IpwhlError as e:
-        finish(Outcome(job=job, status=Status.FAILED, message=f"prepare: {e}"))
-        return None
-    state.inputs[job.key] = inputs
-    record = store.get_record(inputs.hash)
-    if record is not None:
-        note_wheel(job, record.wheel, record.wheel_sha256)
-        finish(
-            Outcome(
-                job=job,
-                status=Status.CACHED,
-                wheel=record.wheel,
-                sha256=record.wheel_sha256,
-                log=_log_path(store, job),
-            )
-        )
-        return None
-    if job.reuses:
-        pure_key = f"{job.recipe.name}@{job.reuses}"
-        note_wheel(job, *state.wheels[pure_key])
-        return "test"
+        schedule.failed(key, f"prepare: {e}")
+
+
+def _build_task(work: BuildWork, run: _Run, schedule_needs: frozenset[str]) -> jobs_.BuildTask:
+    job = run.by_key[work.key]
+    inputs = run.inputs[work.key]
     return jobs_.BuildTask(
         job=job,
-        sdist=sdists[job.recipe.name],
+        sdist=run.sdists[job.recipe.name],
         pins=inputs.pins,
-        depends_wheels=tuple(_named_blob(store, state.wheels[k], settings) for k in graph_needs),
-        interpreter=interpreter,
+        depends_wheels=tuple(sorted(run.wheels[k] for k in schedule_needs)),
+        interpreter=_interpreter(job),
         source_date_epoch=inputs.source_date_epoch,
-        isolate_network=isolate,
-        settings=settings,
+        isolate_network=run.isolate,
+        settings=run.settings,
     )
 
 
-def _named_blob(store: Store, wheel: tuple[str, str], settings: jobs_.Settings) -> Path:
-    """Installers need a wheel's file name; give the blob one via a link."""
-    name, sha = wheel
-    link = settings.build_root / "_wheels" / sha / name
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(store.blob(sha))
-    return link
-
-
-def _test_task(
-    job: Job,
-    *,
-    state: _State,
-    store: Store,
-    settings: jobs_.Settings,
-    by_key: dict[str, Job],
-    isolate: bool,
-    finish: Callable[[Outcome], None],
-) -> jobs_.TestTask | str | None:
-    """The job's test once every wheel of its runtime closure exists; else None (wait)."""
-    requires = state.requires.get(job.platform.id, {})
-    closure, unknown = test_closure(job.recipe.name, requires)
-    on_platform = {j.recipe.name: k for k, j in by_key.items() if j.platform == job.platform}
-    for name in sorted(unknown):
-        key = on_platform.get(name)
-        if key is None:
-            if name in state.recipe_names:
-                why = f"which is neither in this run nor built for {job.platform.id}"
-                fix = f"build it too: ipwhl build {name} --platform {job.platform.id}"
-            else:
-                why = f"which has no recipe for {job.platform.id}"
-                fix = f"add recipes/{name}.toml"
-            finish(
-                Outcome(
-                    job=job,
-                    status=Status.FAILED,
-                    log=_log_path(store, job),
-                    message=f"test: needs {name!r} at run time, {why}\n    fix: {fix}",
-                )
-            )
-            return "failed"
-        if key in state.done and key not in state.wheels:
-            finish(
-                Outcome(
-                    job=job,
-                    status=Status.SKIPPED,
-                    message=f"test: needs {name}, which did not build",
-                )
-            )
-            return "failed"
-        if key not in state.wheels:
-            return None
-    links = tuple(
-        sorted(
-            state.wheels[on_platform[n]]
-            if n in on_platform
-            else state.outside[(n, job.platform.id)]
-            for n in closure
-        )
-    )
-    name, sha = state.wheels[job.key]
-    interpreter = _interpreter(job)
+def _test_task(work: TestWork, run: _Run) -> jobs_.TestTask:
+    job = run.by_key[work.key]
+    name, sha = run.wheels[work.key]
+    closure = [run.wheels[k] for k in work.run_keys if k != work.key]
+    closure += [run.outside[(project, job.platform.id)] for project in work.outside]
     return jobs_.TestTask(
         job=job,
         wheel=name,
         wheel_sha256=sha,
-        links=links,
-        interpreter=interpreter,
-        isolate_network=isolate,
-        settings=settings,
+        closure=tuple(sorted(closure)),
+        interpreter=_interpreter(job),
+        isolate_network=run.isolate,
+        settings=run.settings,
     )
 
 
-def _record(
-    job: Job,
-    tested: jobs_.Tested,
-    *,
-    state: _State,
-    store: Store,
-    finish: Callable[[Outcome], None],
-) -> None:
-    name, sha = state.wheels[job.key]
-    inputs = state.inputs[job.key]
-    record = Record(
-        project=job.recipe.name,
-        version=str(job.recipe.version),
-        platform=job.platform.id,
-        input_hash=inputs.hash,
-        inputs=inputs.values,
-        wheel=name,
-        wheel_sha256=sha,
-        wheel_size=store.blob(sha).stat().st_size,
-        built_on=job.reuses or job.platform.id,
-        network_isolated=bool(inputs.values.get("network-isolated", False)),
-        tests=tested.tests,
-    )
-    store.put_record(record)
-    seconds = state.built_seconds.get(job.key, 0.0) + tested.seconds
-    finish(
-        Outcome(
-            job=job,
-            status=Status.REUSED if job.reuses else Status.BUILT,
-            seconds=seconds,
+def _record(job: Job, run: _Run, schedule: Schedule) -> None:
+    """Store a job that passed: its wheel into blobs/, then its record."""
+    key = job.key
+    name, sha = run.wheels[key]
+    inputs = run.inputs[key]
+    builder = run.inputs[_builder_of(job)]
+    try:
+        if not job.reuses:
+            run.store.promote(sha)
+            run.staged.pop(key, None)
+            # The sdist joins the store with the first wheel built from it: the tree
+            # publishes what every wheel was built from.
+            if not run.store.has_blob(job.recipe.sha256):
+                run.store.put_file(run.sdists[job.recipe.name])
+        record = Record(
+            project=job.recipe.name,
+            version=str(job.recipe.version),
+            platform=job.platform.id,
+            input_hash=inputs.hash,
+            inputs=inputs.values,
             wheel=name,
-            sha256=sha,
-            log=_log_path(store, job),
+            wheel_sha256=sha,
+            wheel_size=run.store.blob(sha).stat().st_size,
+            built_on=job.reuses or job.platform.id,
+            built_by=builder.hash,
+            network_isolated=bool(builder.values.get("network-isolated", False)),
+            tests=run.tests[key],
         )
-    )
+        run.store.put_record(record)
+    except IpwhlError as e:
+        schedule.failed(key, f"store: {e}")
+        return
+    schedule.passed(key)

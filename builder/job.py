@@ -8,9 +8,11 @@ failing job never stops the others.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import shutil
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.parser import HeaderParser
@@ -20,7 +22,8 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from builder import build, cibuildwheel, normalize, repair
-from builder.errors import IpwhlError, WheelTestError
+from builder.build import dropped_extension_reason
+from builder.errors import BuildError, IpwhlError, StoreError, WheelTestError
 from builder.fetch import extract_sdist
 from builder.interpreters import Interpreter
 from builder.lock import Pin
@@ -43,7 +46,7 @@ class BuildTask:
     job: Job
     sdist: Path
     pins: tuple[Pin, ...]
-    depends_wheels: tuple[Path, ...]
+    depends_wheels: tuple[tuple[str, str], ...]  # (wheel filename, sha256) of the set
     interpreter: Interpreter
     source_date_epoch: int
     isolate_network: bool
@@ -63,7 +66,8 @@ class TestTask:
     job: Job
     wheel: str
     wheel_sha256: str
-    links: tuple[tuple[str, str], ...]  # (wheel filename, sha256) of the set on this platform
+    # (wheel filename, sha256) of every other wheel of its runtime closure on this platform
+    closure: tuple[tuple[str, str], ...]
     interpreter: Interpreter
     isolate_network: bool
     settings: Settings
@@ -147,12 +151,15 @@ def _run_build(task: BuildTask) -> Built | Failed:
         tool_env = _tool_env(settings)
         build.apply_patches(job.recipe, source, log=log, env=tool_env)
         venv = directory / "env"
+        depends = _copy_wheels(
+            Store(root=settings.store), task.depends_wheels, directory / "depends"
+        )
         build.make_venv(
             uv=settings.uv,
             python=task.interpreter.path,
             venv=venv,
             pins=list(task.pins),
-            extra_wheels=list(task.depends_wheels),
+            extra_wheels=[path for path, _sha in depends],
             log=log,
             tool_env=tool_env,
         )
@@ -174,7 +181,7 @@ def _run_build(task: BuildTask) -> Built | Failed:
             log=log,
             isolate_network=task.isolate_network,
         )
-        _check_purity(job, wheel)
+        _check_purity(job, wheel, log)
         stage = "repair"
         (directory / "repaired").mkdir()
         wheel = repair.repair_wheel(
@@ -207,7 +214,8 @@ def _normalize_and_store(task: BuildTask, wheel: Path, directory: Path, start: f
     final = normalize.normalize_wheel(
         wheel, directory / "final", source_date_epoch=task.source_date_epoch
     )
-    sha = Store(root=task.settings.store).put_file(final)
+    # Staged, not stored: the wheel enters the store only once it has passed its test.
+    sha = Store(root=task.settings.store).stage(final)
     return Built(
         wheel=final.name,
         wheel_sha256=sha,
@@ -216,14 +224,25 @@ def _normalize_and_store(task: BuildTask, wheel: Path, directory: Path, start: f
     )
 
 
-def _check_purity(job: Job, wheel: Path) -> None:
+def _check_purity(job: Job, wheel: Path, log: Path) -> None:
     pure = repair.is_pure(wheel)
-    if pure != job.recipe.pure:
-        should = "true" if pure else "false"
-        raise IpwhlError(
-            f"{job.recipe.name} built {wheel.name}, but its recipe says pure = "
-            f"{str(job.recipe.pure).lower()}",
-            fix=f"set `pure = {should}` under [build] in {job.recipe.path}",
+    # A platform tag is not proof of an extension: setuptools tags a wheel by the
+    # extensions it declares, even when building them failed and was skipped.
+    if not job.recipe.pure and (pure or not repair.has_compiled_code(wheel)):
+        # Backends with an optional extension fall back to pure Python when they cannot
+        # compile it; publishing that wheel would silently ship a slower package.
+        why = dropped_extension_reason(log.read_text(errors="replace"))
+        raise BuildError(
+            f"{job.recipe.name} built {wheel.name} without its compiled extension "
+            f"(the recipe says pure = false): {why}",
+            fix="give the build what it lacked (a Debian package in build.system-packages "
+            f"for a missing header, a compiler); the log is {log}",
+        )
+    if not pure and job.recipe.pure:
+        raise BuildError(
+            f"{job.recipe.name} built {wheel.name}, a platform wheel, but its recipe says "
+            "pure = true",
+            fix=f"set `pure = false` under [build] in {job.recipe.path}",
         )
     abi3 = all(tag.abi == "abi3" for tag in parse_wheel_filename(wheel.name)[3])
     if abi3 != job.recipe.abi3:
@@ -258,10 +277,18 @@ def _run_test(task: TestTask) -> Tested | Failed:
         build.reset_dir(directory)
         if job.reuses:  # no build step ran for this job: start its log here
             log.write_bytes(b"")
-        links = directory / "links"
-        links.mkdir()
-        for filename, sha in task.links:
-            (links / filename).symlink_to(store.blob(sha))
+        # Exactly these bytes, by path and sha256: never a wheel found by name and
+        # version, which could be one an earlier build left in some cache.
+        wheels = _copy_wheels(
+            store, ((task.wheel, task.wheel_sha256), *task.closure), directory / "wheels"
+        )
+        requirements = directory / "requirements.txt"
+        requirements.write_text(
+            "".join(
+                f"{parse_wheel_filename(path.name)[0]} @ {path.as_uri()} --hash=sha256:{sha}\n"
+                for path, sha in wheels
+            )
+        )
         venv = directory / "env"
         tool_env = _tool_env(settings)
         build.make_venv(
@@ -273,10 +300,11 @@ def _run_test(task: TestTask) -> Tested | Failed:
             log=log,
             tool_env=tool_env,
         )
+        # No index and no cache: every dependency must be one of the closure's wheels.
         build.uv_install(
             settings.uv,
             venv,
-            ["--no-index", "--find-links", str(links), f"{job.recipe.name}=={job.recipe.version}"],
+            ["--no-index", "--no-cache", "--require-hashes", "-r", str(requirements)],
             log=log,
             env=tool_env,
             what=f"installing {task.wheel} with its dependencies from the set",
@@ -317,6 +345,28 @@ def _run_test(task: TestTask) -> Tested | Failed:
     finally:
         if log.exists():
             store.publish_log(log, project=job.recipe.name, platform=job.platform.id)
+
+
+def _copy_wheels(
+    store: Store, wheels: Iterable[tuple[str, str]], directory: Path
+) -> list[tuple[Path, str]]:
+    """Copies of store wheels under their file names, each checked against its sha256.
+
+    Copies, not links: nothing a build or test does to them can reach the store.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for filename, sha in wheels:
+        target = directory / filename
+        shutil.copyfile(store.wheel(sha), target)
+        with target.open("rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() != sha:
+                raise StoreError(
+                    f"{filename} in the store no longer has sha256 {sha}",
+                    fix=f"run `ipwhl store check`, or delete {store.blob(sha)} and rebuild",
+                )
+        copied.append((target, sha))
+    return copied
 
 
 def wheel_metadata(wheel: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,21 @@ Repairer = Callable[..., Path]
 def is_pure(wheel: Path) -> bool:
     _name, _version, _build, tags = parse_wheel_filename(wheel.name)
     return all(tag.platform == "any" for tag in tags)
+
+
+_BINARY_MAGIC = (b"\x7fELF", b"MZ", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+
+
+def has_compiled_code(wheel: Path) -> bool:
+    """Whether the wheel holds any native binary (ELF, PE or Mach-O), whatever its tag."""
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            if info.is_dir() or info.file_size < 4:
+                continue
+            with archive.open(info) as member:
+                if member.read(4).startswith(_BINARY_MAGIC):
+                    return True
+    return False
 
 
 def _auditwheel(

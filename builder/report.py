@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from builder.executor import Outcome, Status
+from builder.executor import Outcome
+from builder.schedule import Status
 
 _STYLE = {
     Status.BUILT: "green",

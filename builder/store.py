@@ -4,6 +4,9 @@ Blobs (sdists, wheels, logs) live at `blobs/<sha256>`; a record at
 `records/<input-hash>.json` says which wheel a job with exactly those inputs made.
 Everything is written to a temporary file and renamed, and a record only after its
 blobs, so a build killed at any moment leaves nothing a reader could take for done.
+
+A new wheel waits in `staging/<sha256>` until it has passed its test; only then is it
+moved into `blobs/` (and its record written). A wheel that fails leaves nothing here.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ class Record:
     wheel_sha256: str
     wheel_size: int
     built_on: str  # the platform whose build made the wheel (pure wheels: the pure one)
-    network_isolated: bool
+    network_isolated: bool  # of the build that made the wheel
     tests: tuple[str, ...]
+    # The input hash of the record whose build made the wheel: this record's own for a
+    # built wheel, the building job's for a reused one.
+    built_by: str = ""
 
     def to_json(self) -> bytes:
         data = asdict(self)
@@ -72,8 +78,8 @@ class Store:
         tmp.mkdir(parents=True, exist_ok=True)
         return tmp
 
-    def put_file(self, path: Path) -> str:
-        """Copy `path` in; return its sha256. Hashing and copying are one pass."""
+    def _copy_in(self, path: Path) -> tuple[Path, str]:
+        """Copy `path` to a temporary file here; hashing and copying are one pass."""
         digest = hashlib.sha256()
         with (
             path.open("rb") as src,
@@ -82,9 +88,59 @@ class Store:
             while chunk := src.read(_CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)
-        sha = digest.hexdigest()
-        self._commit(Path(dst.name), self.blob(sha))
+        return Path(dst.name), digest.hexdigest()
+
+    def put_file(self, path: Path) -> str:
+        """Copy `path` in; return its sha256."""
+        tmp, sha = self._copy_in(path)
+        self._commit(tmp, self.blob(sha))
         return sha
+
+    def staged(self, sha256: str) -> Path:
+        return self.root / "staging" / sha256
+
+    def stage(self, path: Path) -> str:
+        """Copy a new, untested wheel in beside the blobs; return its sha256."""
+        tmp, sha = self._copy_in(path)
+        self._commit(tmp, self.staged(sha))
+        return sha
+
+    def wheel(self, sha256: str) -> Path:
+        """Where a wheel of this run or of the store is now: staged first, because a
+        staged wheel may be promoted (renamed into blobs/) at any moment."""
+        staged = self.staged(sha256)
+        if staged.is_file():
+            return staged
+        if self.has_blob(sha256):
+            return self.blob(sha256)
+        raise StoreError(
+            f"wheel {sha256} is neither staged nor in {self.root / 'blobs'}",
+            fix="rerun the build; the job that made it will be rebuilt",
+        )
+
+    def promote(self, sha256: str) -> None:
+        """Move a tested wheel into blobs/, after checking it still has its bytes."""
+        staged = self.staged(sha256)
+        if not staged.is_file():
+            if self.has_blob(sha256):
+                return
+            raise StoreError(
+                f"staged wheel {sha256} vanished before it could be stored",
+                fix="is another run using this store? rerun the build",
+            )
+        with staged.open("rb") as f:
+            found = hashlib.file_digest(f, "sha256").hexdigest()
+        if found != sha256:
+            staged.unlink()
+            raise StoreError(
+                f"staged wheel {sha256} changed after it was built (now {found})",
+                fix="something wrote into the store's staging/; rerun the build",
+            )
+        self._commit(staged, self.blob(sha256))
+
+    def discard(self, sha256: str) -> None:
+        """Drop a staged wheel that will never be stored (it failed, or was skipped)."""
+        self.staged(sha256).unlink(missing_ok=True)
 
     def _commit(self, tmp: Path, final: Path) -> None:
         tmp.chmod(0o444)

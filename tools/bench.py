@@ -19,12 +19,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from builder.executor import Status, execute
+from builder.executor import execute
 from builder.farm import load_farm
 from builder.fetch import fetch_sdist
 from builder.interpreters import find_interpreter, why_not_buildable
 from builder.job import Settings
 from builder.plan import plan_jobs
+from builder.schedule import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["six", "idna", "markupsafe", "pyyaml", "msgpack", "frozenlist", "multidict", "propcache"]

@@ -283,7 +283,8 @@ def test_failure_midway_leaves_the_old_tree(
     assert snapshot(first.tree) == before
     assert sorted(out.glob("*.car")) == cars
     assert visible(out) == sorted(["tree", *(c.name for c in cars)])
-    assert hidden(out) <= {".tree-spare"}  # a half-written staging tree, kept for reuse
+    # a half-written staging tree, kept for reuse, and the index of the last tree
+    assert hidden(out) <= {".tree-spare", ".tree-index.json"}
 
     monkeypatch.setattr(assemble_module, "_place", real_place)
     second = synthetic.assemble(out)
@@ -309,7 +310,7 @@ def test_spare_tree_is_reused_and_repaired(synthetic: Synthetic, tmp_path: Path)
     added = synthetic.put_wheel("demo-ext", P313, "cp313-cp313-manylinux_2_34_x86_64")
     synthetic.assemble(out)
     spare = out / ".tree-spare"
-    assert hidden(out) == {".tree-spare"}
+    assert hidden(out) == {".tree-spare", ".tree-index.json"}
     # Damage the spare every way a killed run or a curious user could.
     page = spare / "demo-ext" / "index.html"
     page.chmod(0o644)
@@ -429,3 +430,53 @@ def test_cli(synthetic: Synthetic, tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"http://127.0.0.1:8080/ipfs/{cid}/" in printed
     assert "localhost" not in printed
     assert (out / f"{cid}.car").is_file()
+
+
+def _inodes(directory: Path) -> set[tuple[int, int]]:
+    return {(p.stat().st_dev, p.stat().st_ino) for p in directory.rglob("*") if p.is_file()}
+
+
+def test_a_published_tree_shares_no_file_with_the_store(
+    synthetic: Synthetic, tmp_path: Path
+) -> None:
+    """Nix's rule for outputs: whatever later writes to the store (a hostile build, a
+    careless `cp`) cannot reach a tree that has been hashed and published."""
+    out = tmp_path / "out"
+    first = synthetic.assemble(out)
+    assert _inodes(first.tree) & _inodes(synthetic.store.root / "blobs") == set()
+    before = snapshot(first.tree)
+    for blob in (synthetic.store.root / "blobs").iterdir():
+        blob.chmod(0o644)
+        blob.write_bytes(b"written after publication")
+    assert snapshot(first.tree) == before
+    assert cid_of_path(first.tree) == first.root
+
+
+def test_a_changed_store_blob_is_refused_not_published(
+    synthetic: Synthetic, tmp_path: Path
+) -> None:
+    record = next(r for r in synthetic.store.records() if r.project == "demo-ext")
+    blob = synthetic.store.blob(record.wheel_sha256)
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"tampered")
+    with pytest.raises(AssembleError, match=record.wheel_sha256) as raised:
+        synthetic.assemble(tmp_path / "out")
+    assert "ipwhl store check" in raised.value.fix
+    assert not (tmp_path / "out" / "tree").exists()
+
+
+def test_a_spare_file_changed_after_assembly_is_rewritten(
+    synthetic: Synthetic, tmp_path: Path
+) -> None:
+    """Re-assembly keeps a spare file only while it is exactly as the farm left it."""
+    out = tmp_path / "out"
+    synthetic.assemble(out)
+    synthetic.put_wheel("demo-ext", P313, "cp313-cp313-manylinux_2_34_x86_64")
+    synthetic.assemble(out)  # the first tree is now the spare one
+    spare_wheel = next((out / ".tree-spare" / "demo-pure").glob("*.whl"))
+    size = spare_wheel.stat().st_size
+    spare_wheel.chmod(0o644)
+    spare_wheel.write_bytes(b"x" * size)  # same size: only the stat key tells
+    result = synthetic.assemble(out)
+    fresh = synthetic.assemble(tmp_path / "fresh")
+    assert result.root == fresh.root == cid_of_path(result.tree)
