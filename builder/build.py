@@ -185,6 +185,12 @@ def apply_patches(recipe: Recipe, source: Path, *, log: Path, env: dict[str, str
         )
 
 
+def frontend_argv(recipe: Recipe) -> list[str]:
+    """pypa/build's arguments, in the build venv's interpreter, without the paths."""
+    argv = ["-m", "build", "--wheel", "--no-isolation"]
+    return argv + [f"--config-setting={key}={value}" for key, value in recipe.config_settings]
+
+
 def run_backend(
     recipe: Recipe,
     *,
@@ -196,16 +202,7 @@ def run_backend(
     isolate_network: bool,
 ) -> Path:
     """Run the PEP 517 backend through pypa/build; return the one wheel it made."""
-    argv = [
-        str(venv / "bin" / "python"),
-        "-m",
-        "build",
-        "--wheel",
-        "--no-isolation",
-        "--outdir",
-        str(outdir),
-    ]
-    argv += [f"--config-setting={key}={value}" for key, value in recipe.config_settings]
+    argv = [str(venv / "bin" / "python"), *frontend_argv(recipe), "--outdir", str(outdir)]
     argv.append(str(source))
     if isolate_network:
         argv = ["unshare", "-n", "--", *argv]

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
@@ -38,11 +38,9 @@ from builder.build import UMASK, apply_patches, reset_dir, tail
 from builder.errors import CibuildwheelError
 from builder.fetch import extract_sdist
 from builder.lock import Pin
-from builder.platform import OS, Platform
+from builder.platform import OS, BackendName, Platform
 from builder.recipe import Recipe
-
-if TYPE_CHECKING:  # interpreters may import this module to dispatch on the backend
-    from builder.interpreters import Interpreter
+from builder.tasks import BuildTask, TestTask
 
 CIBW_PLATFORM = {OS.LINUX: "linux", OS.MACOS: "macos", OS.WINDOWS: "windows"}
 # Windows wheel tags do not follow the arch names (platform.py has the same table).
@@ -328,16 +326,6 @@ def toolchain(platform: Platform) -> str:
     return f"cibuildwheel {cibuildwheel_version()} {identifier(platform)} {option}={name}".strip()
 
 
-def stand_in_interpreter(platform: Platform) -> Interpreter:
-    """The job's interpreter as the executor records it: cibuildwheel's, in its image
-    or installer, named by cibuildwheel's version and the pinned image."""
-    from builder.interpreters import Interpreter
-
-    return Interpreter(
-        path=Path(sys.executable), version=platform.python_version, build=toolchain(platform)
-    )
-
-
 def _docker_reachable() -> bool:
     engine = shutil.which("docker")
     if engine is None:
@@ -463,3 +451,43 @@ def _run(argv: list[str], *, log: Path, cwd: Path, timeout: float, what: str) ->
         f"{log}:\n{tail(log)}",
         fix="read the log; `ipwhl ci-config` prints the configuration it ran with",
     )
+
+
+class CibuildwheelBackend:
+    """Platforms built on CI runners: cibuildwheel builds, repairs and tests in its
+    pinned image or on the runner, so the interpreter and toolchain are its own."""
+
+    name = BackendName.CIBUILDWHEEL
+    host_packages = False  # installed in its images by before-all
+
+    def why_not_buildable(self, platform: Platform) -> str | None:
+        return why_not_buildable(platform)
+
+    def interpreter(self, platform: Platform) -> dict[str, str]:
+        return {"version": platform.python_version, "build": toolchain(platform)}
+
+    def toolchain(self, recipe: Recipe, platform: Platform) -> dict[str, str]:
+        return {} if recipe.pure else {"cibuildwheel": toolchain(platform)}
+
+    def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:
+        """The generated configuration, with the job's paths as placeholders."""
+        config = make_config(recipe, platform, constraints=Path("/$JOB/constraints.txt"),
+                             source_date_epoch=0)  # fmt: skip
+        options = config.options()
+        options["environment"] = {
+            k: v for k, v in config.environment if k != "SOURCE_DATE_EPOCH"
+        }  # an input of its own
+        return {"cibuildwheel": options}
+
+    def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
+        return build_wheel(
+            task.job.recipe, task.job.platform, sdist=task.sdist, pins=task.pins,
+            source_date_epoch=task.source_date_epoch, work_dir=directory / "cibw", log=log,
+        )  # fmt: skip
+
+    def test(self, task: TestTask, directory: Path, log: Path) -> tuple[str, ...]:
+        """This host cannot run the wheel; cibuildwheel ran the recipe's tests where it
+        can, as part of its build."""
+        claimed = [f"import {m}" for m in task.job.recipe.test_imports]
+        claimed += [" ".join(argv) for argv in task.job.recipe.test_commands]
+        return tuple(claimed)

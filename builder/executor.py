@@ -13,17 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import cibuildwheel, collection, system
+from builder import collection, system
 from builder import job as jobs_
+from builder import tasks as tasks_
+from builder.backends import backend_for
 from builder.build import network_isolation_works
 from builder.errors import IpwhlError
 from builder.farm import Farm
 from builder.fetch import fetch_sdist
 from builder.inputs import Inputs, build_inputs, reuse_inputs
-from builder.interpreters import Interpreter, find_interpreter
 from builder.lock import Lock, read_lock
 from builder.plan import Job, build_graph, runtime_requirements
-from builder.platform import Backend
 from builder.schedule import BuildWork, Node, Schedule, ScheduleError, Status, TestWork
 from builder.store import Record, Store
 
@@ -45,7 +45,7 @@ class _Run:
 
     farm: Farm
     store: Store
-    settings: jobs_.Settings
+    settings: tasks_.Settings
     by_key: dict[str, Job]
     sdists: dict[str, Path]
     fetch_errors: dict[str, IpwhlError]
@@ -81,7 +81,7 @@ def _log_path(store: Store, job: Job) -> Path:
 def execute(
     farm: Farm,
     jobs: list[Job],
-    settings: jobs_.Settings,
+    settings: tasks_.Settings,
     on_outcome: Callable[[Outcome], None] = lambda _: None,
 ) -> list[Outcome]:
     store = Store(root=settings.store)
@@ -139,7 +139,7 @@ def execute(
         reported = len(schedule.endings)
 
     context = multiprocessing.get_context("forkserver")
-    running: dict[cf.Future[jobs_.Built | jobs_.Tested | jobs_.Failed], str] = {}
+    running: dict[cf.Future[tasks_.Built | tasks_.Tested | tasks_.Failed], str] = {}
     with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=context) as pool:
         while not schedule.finished:
             before = len(schedule.endings)
@@ -151,7 +151,7 @@ def execute(
                 _record(by_key[key], run, schedule)
                 moved += 1
             for work in schedule.take(settings.jobs - len(running)):
-                future: cf.Future[jobs_.Built | jobs_.Tested | jobs_.Failed]
+                future: cf.Future[tasks_.Built | tasks_.Tested | tasks_.Failed]
                 if isinstance(work, TestWork):
                     future = pool.submit(jobs_.run_test, _test_task(work, run))
                 else:
@@ -174,13 +174,13 @@ def execute(
 
 
 def _take_result(
-    job: Job, result: jobs_.Built | jobs_.Tested | jobs_.Failed, run: _Run, schedule: Schedule
+    job: Job, result: tasks_.Built | tasks_.Tested | tasks_.Failed, run: _Run, schedule: Schedule
 ) -> None:
     key = job.key
     run.seconds[key] = run.seconds.get(key, 0.0) + result.seconds
-    if isinstance(result, jobs_.Failed):
+    if isinstance(result, tasks_.Failed):
         schedule.failed(key, f"{result.stage}: {result.message}\n    fix: {result.fix}")
-    elif isinstance(result, jobs_.Built):
+    elif isinstance(result, tasks_.Built):
         run.wheels[key] = (result.wheel, result.wheel_sha256)
         run.staged[key] = result.wheel_sha256
         try:
@@ -221,22 +221,13 @@ def _note_outside(farm: Farm, jobs: list[Job], run: _Run) -> dict[tuple[str, str
     return requires
 
 
-def _interpreter(job: Job) -> Interpreter:
-    """The interpreter a job builds with; cibuildwheel's lives in its image or runner."""
-    if job.platform.backend is Backend.CIBUILDWHEEL:
-        return cibuildwheel.stand_in_interpreter(job.platform)
-    interpreter = find_interpreter(job.platform.python_version)
-    assert interpreter is not None  # only buildable platforms are planned
-    return interpreter
-
-
 def _priority(job: Job) -> int:
     """Pure builds first: every other platform's reuse of them waits on them."""
     return 0 if job.recipe.pure else 1
 
 
 def _fetch_all(
-    jobs: list[Job], settings: jobs_.Settings
+    jobs: list[Job], settings: tasks_.Settings
 ) -> tuple[dict[str, Path], dict[str, IpwhlError]]:
     """Download every needed sdist once, in threads: downloads wait on the network."""
     recipes = {job.recipe.name: job.recipe for job in jobs if not job.reuses}
@@ -261,10 +252,11 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
     """Compute a ready job's inputs and ask the store: cached, a build, or a test."""
     key = job.key
     try:
-        interpreter = _interpreter(job)
+        backend = backend_for(job.platform)
         if job.reuses:
             name, sha = run.wheels[_builder_of(job)]
-            inputs = reuse_inputs(job, pure_wheel_sha256=sha, interpreter=interpreter)
+            version = backend.interpreter(job.platform)["version"]
+            inputs = reuse_inputs(job, pure_wheel_sha256=sha, interpreter_version=version)
         else:
             if job.recipe.name in run.fetch_errors:
                 raise run.fetch_errors[job.recipe.name]
@@ -278,10 +270,10 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
             depends = {run.by_key[k].recipe.name: run.wheels[k][1] for k in needs}
             inputs = build_inputs(
                 job,
+                backend=backend,
                 sdist=run.sdists[job.recipe.name],
                 sdist_sha256=job.recipe.sha256,
                 lock=run.lock_for(job.platform.interpreter),
-                interpreter=interpreter,
                 depends=depends,
                 build_root=run.settings.build_root,
                 isolate_network=run.isolate,
@@ -300,32 +292,30 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
         schedule.failed(key, f"prepare: {e}")
 
 
-def _build_task(work: BuildWork, run: _Run, schedule_needs: frozenset[str]) -> jobs_.BuildTask:
+def _build_task(work: BuildWork, run: _Run, schedule_needs: frozenset[str]) -> tasks_.BuildTask:
     job = run.by_key[work.key]
     inputs = run.inputs[work.key]
-    return jobs_.BuildTask(
+    return tasks_.BuildTask(
         job=job,
         sdist=run.sdists[job.recipe.name],
         pins=inputs.pins,
         depends_wheels=tuple(sorted(run.wheels[k] for k in schedule_needs)),
-        interpreter=_interpreter(job),
         source_date_epoch=inputs.source_date_epoch,
         isolate_network=run.isolate,
         settings=run.settings,
     )
 
 
-def _test_task(work: TestWork, run: _Run) -> jobs_.TestTask:
+def _test_task(work: TestWork, run: _Run) -> tasks_.TestTask:
     job = run.by_key[work.key]
     name, sha = run.wheels[work.key]
     closure = [run.wheels[k] for k in work.run_keys if k != work.key]
     closure += [run.outside[(project, job.platform.id)] for project in work.outside]
-    return jobs_.TestTask(
+    return tasks_.TestTask(
         job=job,
         wheel=name,
         wheel_sha256=sha,
         closure=tuple(sorted(closure)),
-        interpreter=_interpreter(job),
         isolate_network=run.isolate,
         settings=run.settings,
     )

@@ -1,22 +1,30 @@
-"""A job's inputs: everything that can change its wheel's bytes, and their hash.
+"""A job's inputs: everything that can change its wheel's bytes, named by meaning.
 
 Two runs with equal inputs must give equal wheels; the store skips a job whose input
-hash it has a record for.
+hash it has a record for. Inputs are values (versions, hashes, flags, the commands a
+backend runs), never the bytes of the farm's own source files: a refactor keeps every
+cached build, and a changed flag rebuilds exactly the jobs it touches.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from builder import normalize
+from builder.backends import Backend
 from builder.fetch import newest_mtime
-from builder.interpreters import Interpreter
 from builder.lock import FRONTEND, Lock, Pin, parse_requirements, sdist_build_requires
 from builder.normalize import ZIP_EPOCH
 from builder.plan import Job
 from builder.store import input_hash
-from builder.toolchain import fingerprint
+
+# The version of what this module hashes. Raise it when the farm starts to build
+# differently in a way no other input says (a new normalization rule, a new flag that
+# every backend passes): every job is then rebuilt, once.
+BUILD_FORMAT: Final = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,17 +45,18 @@ def source_date_epoch(job: Job, sdist: Path) -> int:
 def build_inputs(
     job: Job,
     *,
+    backend: Backend,
     sdist: Path,
     sdist_sha256: str,
     lock: Lock,
-    interpreter: Interpreter,
     depends: dict[str, str],
     build_root: Path,
     isolate_network: bool,
 ) -> Inputs:
     who = f"{job.recipe.path}"
-    requires = sdist_build_requires(sdist) + list(job.recipe.requires) + [FRONTEND]
-    env = job.platform.marker_environment()
+    recipe, platform = job.recipe, job.platform
+    requires = sdist_build_requires(sdist) + list(recipe.requires) + [FRONTEND]
+    env = platform.marker_environment()
     wanted = [
         r
         for r in parse_requirements(requires, who=who)
@@ -55,31 +64,39 @@ def build_inputs(
     ]
     pins = tuple(lock.closure(wanted, who=who))
     epoch = source_date_epoch(job, sdist)
+    interpreter = backend.interpreter(platform)
     values: dict[str, Any] = {
+        "format": BUILD_FORMAT,
         "kind": "build",
-        "recipe": job.recipe.file_sha256,
-        "patches": {p.path.name: p.sha256 for p in job.recipe.patches},
+        "recipe": recipe.file_sha256,
+        "patches": {p.path.name: p.sha256 for p in recipe.patches},
         "sdist": sdist_sha256,
-        "platform": job.platform.file_sha256,
-        "interpreter": interpreter.build,
-        "interpreter-version": interpreter.version,
+        "platform": platform.file_sha256,
+        "backend": str(backend.name),
+        # A pure wheel needs an interpreter of this version, not this build of it.
+        "interpreter": "" if recipe.pure else interpreter["build"],
+        "interpreter-version": interpreter["version"],
         "build-requirements": [pin.line() for pin in pins],
         "build-depends": dict(sorted(depends.items())),
         "build-root": str(build_root),
         "source-date-epoch": epoch,
         "network-isolated": isolate_network,
-        "toolchain": fingerprint(),
+        "shaping": backend.shaping(recipe, platform),
+        "normalize": normalize.describe(),
+        "tools": {"uv": importlib.metadata.version("uv")},
+        "toolchain": backend.toolchain(recipe, platform),
     }
     return Inputs(values=values, hash=input_hash(values), pins=pins, source_date_epoch=epoch)
 
 
-def reuse_inputs(job: Job, *, pure_wheel_sha256: str, interpreter: Interpreter) -> Inputs:
+def reuse_inputs(job: Job, *, pure_wheel_sha256: str, interpreter_version: str) -> Inputs:
     """A pure wheel tested on another platform: the wheel is the input, not its sources."""
     values: dict[str, Any] = {
+        "format": BUILD_FORMAT,
         "kind": "reuse",
         "recipe": job.recipe.file_sha256,
         "platform": job.platform.file_sha256,
         "wheel": pure_wheel_sha256,
-        "interpreter-version": interpreter.version,
+        "interpreter-version": interpreter_version,
     }
     return Inputs(values=values, hash=input_hash(values))

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import platform as host
 import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from builder.platform import OS, Backend, Platform
-
 
 @dataclass(frozen=True, kw_only=True)
 class Interpreter:
     path: Path
     version: str  # full version, e.g. 3.12.1
-    build: str  # sys.version: compiler and build date, part of the toolchain fingerprint
+    build: str  # sys.version: compiler and build date, an input of every build
 
 
 _PROBE = (
@@ -72,21 +69,4 @@ def find_interpreter(python_version: str) -> Interpreter | None:
         info = json.loads(out)
         if info["impl"] == "cpython" and info["v"].startswith(f"{python_version}."):
             return Interpreter(path=path, version=info["v"], build=info["b"])
-    return None
-
-
-def why_not_buildable(platform: Platform) -> str | None:
-    """None if this machine can build `platform`, else the reason in plain words."""
-    if platform.backend is Backend.CIBUILDWHEEL:
-        from builder import cibuildwheel  # cibuildwheel's module imports this one
-
-        return cibuildwheel.why_not_buildable(platform)
-    if platform.os is not OS.LINUX or host.system() != "Linux":
-        return f"needs a {platform.os} host"
-    if platform.arch != host.machine():
-        return f"needs an {platform.arch} host (this is {host.machine()})"
-    if not platform.interpreter.startswith("cp"):
-        return "only CPython is built natively"
-    if find_interpreter(platform.python_version) is None:
-        return f"no CPython {platform.python_version} found (pyenv, uv or PATH)"
     return None

@@ -12,6 +12,7 @@ import hashlib
 import io
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,17 @@ from builder.errors import BuildError
 
 ZIP_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can hold
 _COMPRESSLEVEL = 6
+
+
+def describe() -> dict[str, object]:
+    """What of the normalizer shapes a wheel's bytes, for every job's inputs: its
+    constants, and the deflate implementation (zlib) that compresses every entry."""
+    return {
+        "zip-epoch": ZIP_EPOCH,
+        "compresslevel": _COMPRESSLEVEL,
+        "modes": [0o100644, 0o100755],
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

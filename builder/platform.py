@@ -22,7 +22,7 @@ class OS(StrEnum):
     WINDOWS = "windows"
 
 
-class Backend(StrEnum):
+class BackendName(StrEnum):
     NATIVE = "native"
     CIBUILDWHEEL = "cibuildwheel"
 
@@ -47,7 +47,7 @@ class Platform:
     arch: str
     interpreter: str  # a wheel python tag: cp312
     policy: str  # manylinux_2_34_x86_64, musllinux_1_2_x86_64, macosx_11_0_arm64, win_amd64
-    backend: Backend
+    backend: BackendName
     libc: str = "glibc"
     builds_pure: bool = False
     path: Path = field(compare=False)
@@ -126,13 +126,13 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
             message=f"{raw_os!r} is not a known OS",
             fix=f"use one of: {', '.join(OS)}",
         )
-    if raw_backend not in Backend.__members__.values():
+    if raw_backend not in BackendName.__members__.values():
         collector.add(
             code="P004",
             file=path,
             field="backend",
             message=f"{raw_backend!r} is not a known backend",
-            fix=f"use one of: {', '.join(Backend)}",
+            fix=f"use one of: {', '.join(BackendName)}",
         )
     if os_ is not None and arch and arch not in _ARCHES[os_]:
         collector.add(
@@ -175,7 +175,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
         arch=arch,
         interpreter=interpreter,
         policy=policy,
-        backend=Backend(raw_backend),
+        backend=BackendName(raw_backend),
         libc=libc,
         builds_pure=builds_pure,
         path=path,

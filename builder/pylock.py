@@ -32,7 +32,7 @@ from packaging.version import Version
 
 from builder.errors import PylockError
 from builder.gateway import Gateway
-from builder.platform import OS, Backend, Platform
+from builder.platform import OS, BackendName, Platform
 
 MANIFEST: Final = "manifest.json"
 CREATED_BY: Final = "ipwhl"
@@ -140,7 +140,7 @@ def platform_from_id(platform_id: str) -> Platform:
         arch=match["arch"],
         interpreter=match["py"],
         policy="",
-        backend=Backend.NATIVE,
+        backend=BackendName.NATIVE,
         path=Path(f"{platform_id}.toml"),
         file_sha256="",
     )

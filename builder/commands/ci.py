@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from builder import cibuildwheel, system
+from builder.backends import backend_for
 from builder.commands.build import default_cache
 from builder.errors import IpwhlError
 from builder.farm import Farm, load_farm
@@ -32,7 +33,7 @@ from builder.fetch import fetch_sdist
 from builder.inputs import source_date_epoch
 from builder.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
 from builder.plan import Job
-from builder.platform import Backend, Platform
+from builder.platform import Platform
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,9 +259,7 @@ def _build(root: Path, args: argparse.Namespace) -> int:
     platforms = [p for p in farm.platforms.values() if fnmatch.fnmatch(p.id, f"{args.group}-*")]
     if not platforms:
         raise IpwhlError(f"no platform in group {args.group!r}", fix="see `ipwhl ci-matrix`")
-    if any(p.backend is Backend.NATIVE for p in platforms):
-        # cibuildwheel installs system packages in its images (before-all); the native
-        # backend needs them on the runner.
+    if any(backend_for(p).host_packages for p in platforms):
         system.install(sorted({pkg for r in farm.recipes.values() for pkg in r.system_packages}))
     argv = ["--root", str(root), "build", "--platform", f"{args.group}-*", *args.projects]
     if args.store is not None:

@@ -9,9 +9,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from builder.backends import why_not_buildable
 from builder.car import BlockStore
 from builder.farm import load_farm
-from builder.interpreters import why_not_buildable
 from builder.multiformats import Cid
 from builder.status import summary, write_report
 from builder.unpack import UnpackError, fetch_car, load_car, unpack

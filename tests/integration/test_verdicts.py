@@ -44,6 +44,16 @@ commands = ["python -c '{check}'"]
     return sha
 
 
+def _built_from(farm: FarmCopy, sdist_sha256: str) -> str:
+    """The sha256 of the wheel the store's record for this sdist names."""
+    (sha,) = {
+        record["wheel_sha256"]
+        for record in (json.loads(p.read_text()) for p in (farm.store / "records").glob("*.json"))
+        if record["inputs"].get("sdist") == sdist_sha256
+    }
+    return str(sha)
+
+
 def _wheel_blobs(store: Path) -> set[str]:
     blobs = store / "blobs"
     return {p.name for p in blobs.iterdir() if zipfile.is_zipfile(p)} if blobs.exists() else set()
@@ -53,16 +63,16 @@ def test_the_test_installs_the_wheel_just_built_not_one_of_the_same_name(
     tmp_path: Path, sdist_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     farm = make_farm(tmp_path, [], cache=sdist_cache)
-    _probe(farm, sdist_cache, "VALUE = 1\n", "import probe; assert probe.VALUE == 1, probe.VALUE")
+    one = _probe(farm, sdist_cache, "VALUE = 1\n", "import probe; assert probe.VALUE == 1")
     assert farm.build("--platform", NATIVE) == 0
-    first = farm.wheels()[("probe", NATIVE)]
+    first = _built_from(farm, one)
 
     # The same name and version with other bytes (a corrected sdist): its test must see
     # VALUE = 2, not the wheel an earlier build left in some installer's cache.
-    _probe(farm, sdist_cache, "VALUE = 2\n", "import probe; assert probe.VALUE == 2, probe.VALUE")
+    two = _probe(farm, sdist_cache, "VALUE = 2\n", "import probe; assert probe.VALUE == 2")
     capsys.readouterr()
     assert farm.build("--platform", NATIVE) == 0, capsys.readouterr().out
-    second = farm.wheels()[("probe", NATIVE)]
+    second = _built_from(farm, two)
     assert second != first and (farm.store / "blobs" / first).is_file()
     with zipfile.ZipFile(farm.store / "blobs" / second) as wheel:
         assert wheel.read("probe/__init__.py") == b"VALUE = 2\n"

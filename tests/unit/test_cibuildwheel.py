@@ -16,7 +16,7 @@ from builder import cibuildwheel as cibw
 from builder.errors import CibuildwheelError
 from builder.farm import load_farm
 from builder.lock import Pin
-from builder.platform import OS, Backend, Platform
+from builder.platform import OS, BackendName, Platform
 from builder.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def platform(os_: OS, arch: str, interpreter: str, policy: str, libc: str = "gli
         arch=arch,
         interpreter=interpreter,
         policy=policy,
-        backend=Backend.CIBUILDWHEEL,
+        backend=BackendName.CIBUILDWHEEL,
         libc=libc,
         path=Path(f"platforms/{os_}-{arch}-{interpreter}.toml"),
         file_sha256="2" * 64,
@@ -117,7 +117,7 @@ def test_identifier_is_what_cibuildwheel_builds(p: Platform, expected: str, tmp_
 
 def test_every_cibuildwheel_platform_file_selects_exactly_its_identifier(tmp_path: Path) -> None:
     farm = load_farm(ROOT)
-    platforms = [p for p in farm.platforms.values() if p.backend is Backend.CIBUILDWHEEL]
+    platforms = [p for p in farm.platforms.values() if p.backend is BackendName.CIBUILDWHEEL]
     assert {p.id for p in platforms} >= {
         f"{group}-{py}"
         for group in ("linux-aarch64", "macos-arm64", "macos-x86_64", "windows-AMD64")

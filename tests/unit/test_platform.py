@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from builder.errors import InputError
-from builder.platform import OS, Backend, load_platforms
+from builder.platform import OS, BackendName, load_platforms
 from builder.tomlfields import Collector
 from tests.fixtures.farm_files import (
     PURE_PLATFORM,
@@ -202,10 +202,10 @@ def test_the_repositorys_platform_files_load() -> None:
         OS.LINUX,
         "x86_64",
         "cp312",
-        Backend.NATIVE,
+        BackendName.NATIVE,
     )
     assert linux.policy == "manylinux_2_34_x86_64" and linux.libc == "glibc"
-    assert platforms["windows-AMD64-cp39"].backend is Backend.CIBUILDWHEEL
+    assert platforms["windows-AMD64-cp39"].backend is BackendName.CIBUILDWHEEL
     for pid, platform in platforms.items():
         assert pid == f"{platform.os}-{platform.arch}-{platform.interpreter}"
 

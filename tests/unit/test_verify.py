@@ -8,10 +8,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from builder.toolchain import fingerprint
 from builder.verify import Verdict, compare
 
 WHEEL = "demo-1.0-py3-none-any.whl"
+# The toolchain of the rebuild, as its records name it.
+HERE = {"cc": "cc (Debian 12.2.0-14+deb12u1) 12.2.0", "libc": "glibc 2.36", "ld": "GNU ld 2.40"}
 
 
 def _wheel(path: Path, text: str) -> str:
@@ -30,7 +31,7 @@ def _setup(tmp_path: Path, toolchain: dict[str, str]) -> tuple[Path, dict[str, A
     inputs = {"kind": "build", "interpreter": "3.12.1", "toolchain": toolchain}
     manifest = {"projects": {"demo": {"platforms": {"linux-x86_64-cp312": {
         "wheel": WHEEL, "sha256": published, "inputs": inputs}}}}}  # fmt: skip
-    ours = {**inputs, "toolchain": fingerprint()}
+    ours = {**inputs, "toolchain": HERE}
     record = {"project": "demo", "platform": "linux-x86_64-cp312", "wheel": WHEEL,
               "wheel_sha256": rebuilt, "inputs": ours}  # fmt: skip
     (store / "records").mkdir()
@@ -41,7 +42,7 @@ def _setup(tmp_path: Path, toolchain: dict[str, str]) -> tuple[Path, dict[str, A
 def test_a_difference_on_the_same_toolchain_differs_with_a_diffoscope_report(
     tmp_path: Path,
 ) -> None:
-    tree, manifest, store = _setup(tmp_path, dict(fingerprint()))
+    tree, manifest, store = _setup(tmp_path, dict(HERE))
     (row,) = compare(tree, manifest, store, {"linux-x86_64-cp312": None}, tmp_path / "report")
     assert row.verdict is Verdict.DIFFERS
     assert row.detail.startswith("---")  # the report's first lines, for the table
@@ -51,17 +52,17 @@ def test_a_difference_on_the_same_toolchain_differs_with_a_diffoscope_report(
 
 
 def test_a_difference_on_another_toolchain_names_both_fingerprints(tmp_path: Path) -> None:
-    theirs = {**fingerprint(), "cc": "cc (Debian 14.2.0) 14.2.0"}
+    theirs = {**HERE, "cc": "cc (Debian 14.2.0) 14.2.0"}
     tree, manifest, store = _setup(tmp_path, theirs)
     (row,) = compare(tree, manifest, store, {"linux-x86_64-cp312": None}, tmp_path / "report")
     assert row.verdict is Verdict.TOOLCHAIN_DIFFERS
     assert "cc" in row.detail
     assert row.toolchains["published"]["cc"] == "cc (Debian 14.2.0) 14.2.0"
-    assert row.toolchains["rebuilt"]["cc"] == fingerprint()["cc"]
+    assert row.toolchains["rebuilt"]["cc"] == HERE["cc"]
 
 
 def test_a_platform_this_machine_cannot_build_is_said_so(tmp_path: Path) -> None:
-    tree, manifest, store = _setup(tmp_path, dict(fingerprint()))
+    tree, manifest, store = _setup(tmp_path, dict(HERE))
     why = {"linux-x86_64-cp312": "needs a macos host"}
     (row,) = compare(tree, manifest, store, why, tmp_path / "report")
     assert row.verdict is Verdict.NOT_BUILDABLE and row.detail == "needs a macos host"

@@ -1,0 +1,250 @@
+"""The native backend: this machine's interpreters, pypa/build in a locked venv, auditwheel.
+
+A wheel's bytes depend on what `shaping` and `toolchain` report, and on nothing else
+of this module: they are the job's inputs, so a refactor here keeps every cached build
+while a changed flag or tool rebuilds exactly the jobs it touches.
+"""
+
+from __future__ import annotations
+
+import os
+import platform as host
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import parse_wheel_filename
+
+from builder import build, repair
+from builder.build import dropped_extension_reason
+from builder.errors import BuildError, InterpreterNotFound
+from builder.fetch import extract_sdist
+from builder.interpreters import Interpreter, find_interpreter
+from builder.platform import OS, BackendName, Platform
+from builder.recipe import Recipe
+from builder.store import Store
+from builder.tasks import BuildTask, Settings, TestTask
+
+
+def tool_env(settings: Settings) -> dict[str, str]:
+    """The environment of the farm's own tools (uv, patch): never the backend's.
+
+    uv itself needs the network and its cache; the backend it sets up never gets them.
+    """
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_CONFIG": "1",
+        "LANG": "C.UTF-8",
+    }
+    for key in ("UV_CACHE_DIR", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "SSL_CERT_FILE"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def _first_line(argv: list[str]) -> str:
+    if shutil.which(argv[0]) is None:
+        return "absent"
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "absent"
+    text = (out.stdout or out.stderr).strip()
+    return text.splitlines()[0] if text else "absent"
+
+
+@cache
+def _host_toolchain() -> dict[str, str]:
+    libc = host.libc_ver()
+    return {
+        "cc": _first_line(["cc", "--version"]),
+        "libc": f"glibc {libc[1]}" if libc[0] == "glibc" else " ".join(libc),
+        "ld": _first_line(["ld", "--version"]),
+        "machine": host.machine(),
+    }
+
+
+class NativeBackend:
+    name = BackendName.NATIVE
+    host_packages = True
+
+    def why_not_buildable(self, platform: Platform) -> str | None:
+        if platform.os is not OS.LINUX or host.system() != "Linux":
+            return f"needs a {platform.os} host"
+        if platform.arch != host.machine():
+            return f"needs an {platform.arch} host (this is {host.machine()})"
+        if not platform.interpreter.startswith("cp"):
+            return "only CPython is built natively"
+        if find_interpreter(platform.python_version) is None:
+            return f"no CPython {platform.python_version} found (pyenv, uv or PATH)"
+        return None
+
+    def interpreter(self, platform: Platform) -> dict[str, str]:
+        found = _interpreter(platform)
+        return {"version": found.version, "build": found.build}
+
+    def toolchain(self, recipe: Recipe, platform: Platform) -> dict[str, str]:
+        """What compiles and links: nothing for a pure recipe."""
+        return {} if recipe.pure else dict(_host_toolchain())
+
+    def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:
+        """How this backend turns a source tree into a wheel, by meaning: the frontend's
+        command, the environment the backend sees (job paths as placeholders: the build
+        root is an input of its own) and the repair step."""
+        placeholder = Path("$JOB")
+        env = build.backend_env(
+            recipe,
+            venv=placeholder / "env",
+            source=placeholder / "sdist",
+            home=placeholder / "home",
+            source_date_epoch=0,
+        ).as_dict()
+        env.pop("SOURCE_DATE_EPOCH")  # an input of its own
+        return {
+            "frontend": build.frontend_argv(recipe),
+            "environment": env,
+            "repair": repair.describe(platform) if not recipe.pure else {},
+        }
+
+    def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
+        """Build and repair; return the repaired wheel."""
+        job, settings = task.job, task.settings
+        source = extract_sdist(task.sdist, directory / "sdist")
+        env_of_tools = tool_env(settings)
+        build.apply_patches(job.recipe, source, log=log, env=env_of_tools)
+        venv = directory / "env"
+        depends = Store(root=settings.store).copy_out(task.depends_wheels, directory / "depends")
+        build.make_venv(
+            uv=settings.uv,
+            python=_interpreter(job.platform).path,
+            venv=venv,
+            pins=list(task.pins),
+            extra_wheels=[path for path, _sha in depends],
+            log=log,
+            tool_env=env_of_tools,
+        )
+        home = directory / "home"
+        home.mkdir()
+        env = build.backend_env(
+            job.recipe, venv=venv, source=source, home=home,
+            source_date_epoch=task.source_date_epoch,
+        )  # fmt: skip
+        wheel = build.run_backend(
+            job.recipe,
+            venv=venv,
+            source=source,
+            outdir=directory / "dist",
+            env=env,
+            log=log,
+            isolate_network=task.isolate_network,
+        )
+        _check_purity(task, wheel, log)
+        (directory / "repaired").mkdir()
+        return repair.repair_wheel(
+            wheel,
+            platform=job.platform,
+            out_dir=directory / "repaired",
+            log=log,
+            source_date_epoch=task.source_date_epoch,
+        )
+
+    def test(self, task: TestTask, directory: Path, log: Path) -> tuple[str, ...]:
+        """Install exactly the built wheel and its closure into a clean venv; run the
+        recipe's checks. Returns what ran."""
+        job, settings = task.job, task.settings
+        # Exactly these bytes, by path and sha256: never a wheel found by name and
+        # version, which could be one an earlier build left in some cache.
+        wheels = Store(root=settings.store).copy_out(
+            ((task.wheel, task.wheel_sha256), *task.closure), directory / "wheels"
+        )
+        requirements = directory / "requirements.txt"
+        requirements.write_text(
+            "".join(
+                f"{parse_wheel_filename(path.name)[0]} @ {path.as_uri()} --hash=sha256:{sha}\n"
+                for path, sha in wheels
+            )
+        )
+        venv = directory / "env"
+        env_of_tools = tool_env(settings)
+        python = _interpreter(job.platform).path
+        build.make_venv(
+            uv=settings.uv, python=python, venv=venv, pins=[], extra_wheels=[], log=log,
+            tool_env=env_of_tools,
+        )  # fmt: skip
+        # No index and no cache: every dependency must be one of the closure's wheels.
+        build.uv_install(
+            settings.uv,
+            venv,
+            ["--no-index", "--no-cache", "--require-hashes", "-r", str(requirements)],
+            log=log,
+            env=env_of_tools,
+            what=f"installing {task.wheel} with its dependencies from the set",
+        )
+        cwd = directory / "cwd"  # empty: imports must come from the installed wheel
+        cwd.mkdir()
+        env = {
+            "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+            "HOME": str(cwd),
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        checks = [
+            [str(venv / "bin" / "python"), "-c", f"import {module}"]
+            for module in job.recipe.test_imports
+        ]
+        checks += [list(argv) for argv in job.recipe.test_commands]
+        ran = []
+        for argv in checks:
+            if task.isolate_network:
+                argv = ["unshare", "-n", "--", *argv]
+            build.run_logged(
+                argv, log=log, env=env, cwd=cwd, timeout=300, what=f"test `{' '.join(argv[-2:])}`"
+            )
+            ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
+        return tuple(ran)
+
+
+def _interpreter(platform: Platform) -> Interpreter:
+    found = find_interpreter(platform.python_version)
+    if found is None:
+        raise InterpreterNotFound(
+            f"no CPython {platform.python_version} for {platform.id}",
+            fix=f"install CPython {platform.python_version} (pyenv install, or uv python install)",
+        )
+    return found
+
+
+def _check_purity(task: BuildTask, wheel: Path, log: Path) -> None:
+    job = task.job
+    pure = repair.is_pure(wheel)
+    # A platform tag is not proof of an extension: setuptools tags a wheel by the
+    # extensions it declares, even when building them failed and was skipped.
+    if not job.recipe.pure and (pure or not repair.has_compiled_code(wheel)):
+        # Backends with an optional extension fall back to pure Python when they cannot
+        # compile it; publishing that wheel would silently ship a slower package.
+        why = dropped_extension_reason(log.read_text(errors="replace"))
+        raise BuildError(
+            f"{job.recipe.name} built {wheel.name} without its compiled extension "
+            f"(the recipe says pure = false): {why}",
+            fix="give the build what it lacked (a Debian package in build.system-packages "
+            f"for a missing header, a compiler); the log is {log}",
+        )
+    if not pure and job.recipe.pure:
+        raise BuildError(
+            f"{job.recipe.name} built {wheel.name}, a platform wheel, but its recipe says "
+            "pure = true",
+            fix=f"set `pure = false` under [build] in {job.recipe.path}",
+        )
+    abi3 = all(tag.abi == "abi3" for tag in parse_wheel_filename(wheel.name)[3])
+    if abi3 != job.recipe.abi3:
+        should = "true" if abi3 else "false"
+        raise BuildError(
+            f"{job.recipe.name} built {wheel.name}, but its recipe says abi3 = "
+            f"{str(job.recipe.abi3).lower()}",
+            fix=f"set `abi3 = {should}` under [build] in {job.recipe.path}: an abi3 wheel "
+            "is built once per OS and arch and reused by every later interpreter",
+        )
