@@ -25,21 +25,21 @@ import os
 import shutil
 import stat
 import tempfile
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from hashlib import sha256 as sha256_hash
 from pathlib import Path
 from typing import Any, Final
 
 from packaging.utils import InvalidWheelFilename, is_normalized_name, parse_wheel_filename
 
+from builder.atomic import write_atomic
 from builder.car import BlockStore, write_dag_car
 from builder.collection import Collection
 from builder.errors import IpwhlError
 from builder.farm import Farm
 from builder.index import IndexFile, project_page, root_page
+from builder.metadata import Metadata, read_metadata
 from builder.multiformats import Cid
 from builder.platform import Platform
 from builder.recipe import Recipe
@@ -145,29 +145,10 @@ def select_platforms(farm: Farm, globs: Iterable[str] = ()) -> list[Platform]:
     return sorted(chosen, key=lambda p: p.id)
 
 
-def read_metadata(wheel: Path, filename: str) -> tuple[bytes, str | None]:
+def read_wheel_metadata(wheel: Path, filename: str) -> tuple[bytes, str | None]:
     """The wheel's METADATA bytes (served as `.metadata`) and its Requires-Python."""
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            names = [
-                n
-                for n in archive.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            if len(names) != 1:
-                raise AssembleError(
-                    f"{filename} has {len(names)} top-level .dist-info/METADATA files",
-                    fix="a wheel has exactly one; rebuild it (`ipwhl build`)",
-                )
-            raw = archive.read(names[0])
-    except (OSError, zipfile.BadZipFile) as e:
-        raise AssembleError(
-            f"cannot read {filename} ({wheel}): {e}",
-            fix="the store blob is damaged; delete it and rebuild the job",
-        ) from e
-    headers = HeaderParser().parsestr(raw.decode("utf-8", errors="replace"))
-    requires = headers.get("Requires-Python")
-    return raw, str(requires).strip() if requires else None
+    raw = read_metadata(wheel, label=filename)
+    return raw, Metadata.parse(raw).requires_python
 
 
 def _find_sdist(recipe: Recipe, store: Store, cache: Path | None) -> FileSource:
@@ -203,7 +184,7 @@ def gather(
             continue
         blob = store.blob(record.wheel_sha256)
         if record.wheel_sha256 not in metadata:
-            metadata[record.wheel_sha256] = read_metadata(blob, record.wheel)
+            metadata[record.wheel_sha256] = read_wheel_metadata(blob, record.wheel)
         raw, requires = metadata[record.wheel_sha256]
         wheels[key] = Wheel(
             record=record,
@@ -523,10 +504,7 @@ def _load_stat_index(path: Path) -> dict[str, StatEntry]:
 
 
 def _save_stat_index(path: Path, index: Mapping[str, StatEntry]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w") as out:
-        json.dump(index, out, separators=(",", ":"))
-    Path(tmp).replace(path)
+    write_atomic(path, json.dumps(index, separators=(",", ":")))
 
 
 def tree_root(
@@ -574,11 +552,7 @@ def save_cid_cache(path: Path, profile: CidProfile, cache: Mapping[str, DagRef])
         if key.startswith(prefix)
     }
     document = {"version": CID_CACHE_VERSION, "profile": profile.name, "files": files}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    with os.fdopen(fd, "w") as out:
-        json.dump(document, out, sort_keys=True, separators=(",", ":"))
-    Path(tmp).replace(path)
+    write_atomic(path, json.dumps(document, sort_keys=True, separators=(",", ":")))
 
 
 def _replace_dir(new: Path, final: Path, spare: Path) -> None:

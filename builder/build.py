@@ -17,9 +17,8 @@ from pathlib import Path
 
 from builder.errors import BuildError
 from builder.lock import Pin
+from builder.logged import run_into_log, tail
 from builder.recipe import Recipe
-
-UMASK = 0o022
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,36 +84,17 @@ def run_logged(
     what: str,
 ) -> None:
     """Run `argv`, appending its output to `log`; raise with the log's tail on failure."""
-    with log.open("ab") as out:
-        out.write(f"$ {' '.join(argv)}\n".encode())
-        out.flush()
-        try:
-            result = subprocess.run(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                timeout=timeout,
-                umask=UMASK,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise BuildError(
-                f"{what} timed out after {timeout:.0f} s; log: {log}",
-                fix="raise build.timeout in the recipe if the build is just slow",
-            ) from e
-    if result.returncode != 0:
+    code = run_into_log(argv, log=log, env=env, cwd=cwd, timeout=timeout)
+    if code is None:
         raise BuildError(
-            f"{what} failed (exit {result.returncode}); last lines of {log}:\n{tail(log)}",
+            f"{what} timed out after {timeout:.0f} s; log: {log}",
+            fix="raise build.timeout in the recipe if the build is just slow",
+        )
+    if code != 0:
+        raise BuildError(
+            f"{what} failed (exit {code}); last lines of {log}:\n{tail(log)}",
             fix="read the log; patch the recipe (source.patches, build.env) or its lock",
         )
-
-
-def tail(log: Path, lines: int = 25) -> str:
-    text = log.read_text(errors="replace").splitlines()
-    return "\n".join("    | " + line for line in text[-lines:])
 
 
 def make_venv(

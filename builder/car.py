@@ -11,7 +11,6 @@ DAG always gives the same bytes.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final, Self
 
+from builder.atomic import atomic_path
 from builder.dagpb import links_of
 from builder.errors import CarError
 from builder.multiformats import Cid, read_varint, varint
@@ -213,17 +213,8 @@ def write_car(out: BinaryIO, roots: Sequence[Cid], blocks: Iterable[tuple[Cid, b
 
 def write_dag_car(path: Path, root: Cid, store: BlockStore) -> int:
     """Write the DAG under `root` to `path` atomically: readers see the old file or the new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            count = write_car(out, [root], dag_blocks(root, store))
-        # mkstemp makes the file private; a CAR is meant to be published.
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        count = write_car(out, [root], dag_blocks(root, store))
     return count
 
 

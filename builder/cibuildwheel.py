@@ -34,10 +34,11 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from builder.build import UMASK, apply_patches, reset_dir, tail
+from builder.build import apply_patches, reset_dir
 from builder.errors import CibuildwheelError
 from builder.fetch import extract_sdist
 from builder.lock import Pin
+from builder.logged import run_into_log, tail
 from builder.platform import OS, BackendName, Platform
 from builder.recipe import Recipe
 from builder.tasks import BuildTask, TestTask
@@ -416,28 +417,15 @@ def build_wheel(
 
 
 def _run(argv: list[str], *, log: Path, cwd: Path, timeout: float, what: str) -> None:
-    with log.open("ab") as out:
-        out.write(f"$ {' '.join(argv)}\n".encode())
-        out.flush()
-        try:
-            result = subprocess.run(
-                argv,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                timeout=timeout,
-                umask=UMASK if os.name == "posix" else -1,
-                check=False,
-                stdin=subprocess.DEVNULL,
-                # cibuildwheel reads CIBW_* from the environment; ours is in the file.
-                env={k: v for k, v in os.environ.items() if not k.startswith("CIBW_")},
-            )
-        except subprocess.TimeoutExpired as e:
-            raise CibuildwheelError(
-                f"cibuildwheel timed out building {what}; log: {log}",
-                fix="raise build.timeout in the recipe if the build is just slow",
-            ) from e
-    if result.returncode == 0:
+    # cibuildwheel reads CIBW_* from the environment; ours is in the file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIBW_")}
+    code = run_into_log(argv, log=log, env=env, cwd=cwd, timeout=timeout)
+    if code is None:
+        raise CibuildwheelError(
+            f"cibuildwheel timed out building {what}; log: {log}",
+            fix="raise build.timeout in the recipe if the build is just slow",
+        )
+    if code == 0:
         return
     text = log.read_text(errors="replace")
     if "Cannot connect to the Docker daemon" in text or "docker: not found" in text.lower():
@@ -447,8 +435,7 @@ def _run(argv: list[str], *, log: Path, cwd: Path, timeout: float, what: str) ->
             "with a running Docker daemon",
         )
     raise CibuildwheelError(
-        f"cibuildwheel failed building {what} (exit {result.returncode}); last lines of "
-        f"{log}:\n{tail(log)}",
+        f"cibuildwheel failed building {what} (exit {code}); last lines of {log}:\n{tail(log)}",
         fix="read the log; `ipwhl ci-config` prints the configuration it ran with",
     )
 

@@ -23,6 +23,7 @@ from builder.farm import Farm
 from builder.fetch import fetch_sdist
 from builder.inputs import Inputs, build_inputs, reuse_inputs
 from builder.lock import Lock, read_lock
+from builder.metadata import wheel_metadata
 from builder.plan import Job, build_graph, runtime_requirements
 from builder.schedule import BuildWork, Node, Schedule, ScheduleError, Status, TestWork
 from builder.store import Record, Store
@@ -70,8 +71,8 @@ class _Run:
         return found
 
     def requires(self, job: Job, sha: str) -> list[str]:
-        meta = jobs_.wheel_metadata(self.store.wheel(sha))
-        return runtime_requirements(meta["requires_dist"], job.platform)
+        meta = wheel_metadata(self.store.wheel(sha))
+        return runtime_requirements(meta.requires_dist, job.platform)
 
 
 def _log_path(store: Store, job: Job) -> Path:
@@ -214,9 +215,9 @@ def _note_outside(farm: Farm, jobs: list[Job], run: _Run) -> dict[tuple[str, str
         if platform_id not in platforms or (project, platform_id) in planned:
             continue
         run.outside[(project, platform_id)] = (record.wheel, record.wheel_sha256)
-        meta = jobs_.wheel_metadata(run.store.blob(record.wheel_sha256))
+        meta = wheel_metadata(run.store.blob(record.wheel_sha256))
         requires[(project, platform_id)] = runtime_requirements(
-            meta["requires_dist"], platforms[platform_id]
+            meta.requires_dist, platforms[platform_id]
         )
     return requires
 

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import time
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from email.parser import HeaderParser
 from pathlib import Path
-from typing import Any
 
 from builder import build, normalize
 from builder.backends import backend_for
@@ -114,18 +111,3 @@ def _run_test(task: TestTask) -> Tested | Failed:
     finally:
         if log.exists():
             store.publish_log(log, project=job.recipe.name, platform=job.platform.id)
-
-
-def wheel_metadata(wheel: Path) -> dict[str, Any]:
-    """Name, version, Requires-Dist and Requires-Python from a wheel's METADATA."""
-    with zipfile.ZipFile(wheel) as archive:
-        name = next(
-            n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-        )
-        headers = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
-    return {
-        "name": headers["Name"],
-        "version": headers["Version"],
-        "requires_dist": headers.get_all("Requires-Dist") or [],
-        "requires_python": headers.get("Requires-Python"),
-    }

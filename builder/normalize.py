@@ -19,6 +19,7 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
+from builder.atomic import atomic_path
 from builder.errors import BuildError
 
 ZIP_EPOCH = 315532800  # 1980-01-01: the earliest time a zip entry can hold
@@ -102,15 +103,13 @@ def normalize_wheel(wheel: Path, out_dir: Path, *, source_date_epoch: int) -> Pa
 
     stamp = time.gmtime(max(source_date_epoch, ZIP_EPOCH))[:6]
     out = out_dir / wheel.name
-    tmp = out.with_name(f".part-{out.name}")
-    with zipfile.ZipFile(tmp, "w") as archive:
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as archive:
         for entry in payload:
             info = zipfile.ZipInfo(entry.name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = 3  # Unix, so that external_attr carries the mode
             info.external_attr = (0o100755 if entry.executable else 0o100644) << 16
             archive.writestr(info, entry.data, compresslevel=_COMPRESSLEVEL)
-    tmp.replace(out)
     return out
 
 

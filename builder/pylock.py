@@ -15,13 +15,10 @@ same bytes.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email.parser import HeaderParser
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -32,6 +29,7 @@ from packaging.version import Version
 
 from builder.errors import PylockError
 from builder.gateway import Gateway
+from builder.metadata import Metadata
 from builder.platform import OS, BackendName, Platform
 
 MANIFEST: Final = "manifest.json"
@@ -190,11 +188,8 @@ def parse_requirements(texts: Iterable[str]) -> list[Requirement]:
 
 
 def _metadata(raw: bytes) -> tuple[list[str], str | None]:
-    headers = HeaderParser().parsestr(raw.decode("utf-8", errors="replace"))
-    requires = headers.get("Requires-Python")
-    return [str(r) for r in headers.get_all("Requires-Dist") or []], (
-        str(requires).strip() if requires else None
-    )
+    meta = Metadata.parse(raw)
+    return list(meta.requires_dist), meta.requires_python
 
 
 def resolve(
@@ -421,15 +416,3 @@ def make_lock(
         requested=tuple(str(r) for r in requested),
         packages=packages,
     )
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

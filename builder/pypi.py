@@ -17,7 +17,6 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
-from email.parser import HeaderParser
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -30,7 +29,9 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from builder.atomic import write_atomic
 from builder.errors import PyPIError
+from builder.metadata import parse_headers
 
 SIMPLE = "https://pypi.org/simple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -181,10 +182,7 @@ def download(file: File, cache: Path) -> Path:
             f"{file.url} has sha256 {digest}, the index says {file.sha256}",
             fix="retry; if it persists, the download is being tampered with",
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".part-{file.filename}")
-    part.write_bytes(data)
-    part.replace(target)
+    write_atomic(target, data)
     return target
 
 
@@ -196,7 +194,7 @@ def core_metadata(release: Release, sdist: Path | None) -> Message:
     """
     for wheel in release.wheels:
         if wheel.has_metadata:
-            return HeaderParser().parsestr(_get(wheel.url + ".metadata").decode("utf-8"))
+            return parse_headers(_get(wheel.url + ".metadata"))
     if sdist is None:
         raise PyPIError(f"{release.name} {release.version}: no metadata", fix="leave it out")
     return sdist_pkg_info(sdist)
@@ -252,7 +250,7 @@ def sdist_pkg_info(sdist: Path) -> Message:
     raw = sdist_members(sdist).get("PKG-INFO")
     if raw is None:
         raise PyPIError(f"{sdist.name} has no PKG-INFO", fix="this is not a valid sdist")
-    return HeaderParser().parsestr(raw.decode("utf-8", "replace"))
+    return parse_headers(raw)
 
 
 def read_member(sdist: Path, rel: str) -> bytes:

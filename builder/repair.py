@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
@@ -17,8 +16,8 @@ from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
 
-from builder.build import UMASK, tail
 from builder.errors import RepairError
+from builder.logged import run_into_log, tail
 from builder.platform import OS, Platform
 
 Repairer = Callable[..., Path]
@@ -71,19 +70,8 @@ def _auditwheel(
         "TZ": "UTC",
     }
     argv = [sys.executable, "-m", *_auditwheel_args(platform), "-w", str(out_dir), str(wheel)]
-    with log.open("ab") as out:
-        out.write(f"$ {' '.join(argv)}\n".encode())
-        out.flush()
-        result = subprocess.run(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            umask=UMASK,
-            check=False,
-            timeout=600,
-        )
-    if result.returncode != 0:
+    code = run_into_log(argv, log=log, env=env, cwd=out_dir, timeout=600)
+    if code != 0:
         raise RepairError(
             f"auditwheel cannot repair {wheel.name} to {platform.policy}: "
             f"{_auditwheel_reason(log)}\n{tail(log, 10)}",

@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from builder.atomic import write_atomic
 from builder.verify import Row, Verdict
 
 _COLOURS = {
@@ -102,6 +103,4 @@ def write_report(rows: list[Row], out: Path, *, source: str, variation: dict[str
         ("report.json", report_json(rows, source=source, variation=variation)),
         ("index.html", status_page(rows, source=source, variation=variation)),
     ):
-        tmp = out / f".{name}.part"
-        tmp.write_bytes(data)
-        tmp.replace(out / name)
+        write_atomic(out / name, data)

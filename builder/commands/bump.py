@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from builder import pypi
+from builder.atomic import write_atomic
 from builder.check import WheelFacts
 from builder.commands.build import add_store_options, default_cache, store_path
 from builder.commands.new import python_versions
@@ -118,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
         url=release.sdist.url,
         sha256=release.sdist.sha256,
     )
-    tmp = recipe.path.with_name(f".{recipe.path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(recipe.path)
+    write_atomic(recipe.path, text)
     view = gather(farm, Store(root=store_path(args)), cache)
     found = dependents(farm.recipes, view.wheels, name, release.version)
     if args.json:

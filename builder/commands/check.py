@@ -6,9 +6,9 @@ import argparse
 import fnmatch
 import json
 import zipfile
-from email.parser import HeaderParser
 from pathlib import Path
 
+from builder.atomic import write_atomic
 from builder.check import Report, SetView, WheelFacts, check
 from builder.collection import current
 from builder.commands.build import add_store_options, default_cache, store_path
@@ -16,6 +16,7 @@ from builder.errors import IpwhlError
 from builder.farm import Farm, load_farm
 from builder.licenses import load_allowlist
 from builder.lock import Lock, read_lock, sdist_build_requires
+from builder.metadata import Metadata, MetadataError, metadata_name
 from builder.store import Record, Store
 
 _LICENSE_NAMES = ("LICEN", "COPYING", "NOTICE", "COPYRIGHT", "AUTHORS")
@@ -34,10 +35,13 @@ def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> Whe
     """Read METADATA and the license file names of one wheel (central directory only)."""
     with zipfile.ZipFile(path) as archive:
         members = archive.namelist()
-        meta_name = next(
-            n for n in members if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-        )
-        headers = HeaderParser().parsestr(archive.read(meta_name).decode("utf-8"))
+        meta_name = metadata_name(members)
+        if meta_name is None:
+            raise MetadataError(
+                f"{filename} does not have exactly one top-level .dist-info/METADATA",
+                fix="rebuild it (`ipwhl build`)",
+            )
+        meta = Metadata.parse(archive.read(meta_name))
     dist_info = meta_name.split("/", 1)[0] + "/"
     licenses = tuple(
         n
@@ -53,11 +57,11 @@ def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> Whe
         filename=filename,
         sha256=sha256,
         platform=platform,
-        name=headers["Name"] or "",
-        version=headers["Version"] or "0",
-        requires_dist=tuple(headers.get_all("Requires-Dist") or ()),
-        requires_python=headers.get("Requires-Python") or "",
-        provides_extra=tuple(headers.get_all("Provides-Extra") or ()),
+        name=meta.name,
+        version=meta.version or "0",
+        requires_dist=meta.requires_dist,
+        requires_python=meta.requires_python or "",
+        provides_extra=meta.provides_extra,
         license_files=licenses,
     )
 
@@ -80,10 +84,7 @@ def _build_requires(farm: Farm, cache: Path) -> dict[str, tuple[str, ...] | None
             found[recipe.name] = None
             continue
         requires = sdist_build_requires(sdist)
-        memo_dir.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_name(f".{memo.name}.part")
-        tmp.write_text(json.dumps(requires))
-        tmp.replace(memo)
+        write_atomic(memo, json.dumps(requires))
         found[recipe.name] = tuple(requires)
     return found
 

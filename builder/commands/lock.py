@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from builder.atomic import write_atomic
 from builder.errors import PylockError
 from builder.gateway import DEFAULT_GATEWAY, Gateway
 from builder.multiformats import Cid
@@ -18,7 +19,6 @@ from builder.pylock import (
     dumps,
     make_lock,
     parse_manifest,
-    write_atomic,
 )
 from builder.unixfs import cid_of_path
 

@@ -23,6 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from builder import pypi
+from builder.atomic import write_atomic
 from builder.commands.build import default_cache
 from builder.errors import CurationError
 from builder.farm import Farm, load_farm
@@ -358,9 +359,7 @@ def needed_dependencies(draft_: Draft, platforms: list[Platform]) -> list[Requir
 
 
 def write_recipe(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
 def run(args: argparse.Namespace) -> int:
