@@ -36,7 +36,7 @@ from packaging.utils import InvalidWheelFilename, is_normalized_name, parse_whee
 from builder.atomic import write_atomic
 from builder.car import BlockStore, write_dag_car
 from builder.collection import Collection
-from builder.errors import IpwhlError
+from builder.errors import AssembleError, IpwhlError, StoreError
 from builder.farm import Farm
 from builder.index import IndexFile, project_page, root_page
 from builder.metadata import Metadata, read_metadata
@@ -53,10 +53,6 @@ FARM_DIR: Final = "_farm"  # under _sources/; `_` keeps it apart from project na
 STATUS_DIR: Final = "_status"
 TREE_DIR: Final = "tree"
 CID_CACHE_VERSION: Final = 1
-
-
-class AssembleError(IpwhlError):
-    """The collection cannot be laid out as one consistent tree."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -374,7 +370,7 @@ def _place(source: Source, dest: Path) -> None:
                 out.write(chunk)
         if digest.hexdigest() != source.sha256:
             dest.unlink()
-            raise AssembleError(
+            raise StoreError(
                 f"{source.path} no longer has sha256 {source.sha256} (it has {digest.hexdigest()})",
                 fix="the store was changed after the build; run `ipwhl store check` and "
                 "rebuild what it names",

@@ -18,14 +18,14 @@ from builder import job as jobs_
 from builder import tasks as tasks_
 from builder.backends import backend_for
 from builder.build import network_isolation_works
-from builder.errors import IpwhlError
+from builder.errors import IpwhlError, ScheduleError, SystemPackagesMissing
 from builder.farm import Farm
 from builder.fetch import fetch_sdist
 from builder.inputs import Inputs, build_inputs, reuse_inputs
 from builder.lock import Lock, read_lock
 from builder.metadata import wheel_metadata
 from builder.plan import Job, build_graph, runtime_requirements
-from builder.schedule import BuildWork, Node, Schedule, ScheduleError, Status, TestWork
+from builder.schedule import BuildWork, Node, Schedule, Status, TestWork
 from builder.store import Record, Store
 
 
@@ -262,7 +262,7 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
             if job.recipe.name in run.fetch_errors:
                 raise run.fetch_errors[job.recipe.name]
             if absent := system.missing(job.recipe.system_packages):
-                raise IpwhlError(
+                raise SystemPackagesMissing(
                     f"{job.recipe.path}: build.system-packages: not installed: {', '.join(absent)}",
                     fix=f"run `ipwhl system-packages --install` (or apt-get install "
                     f"{' '.join(absent)})",

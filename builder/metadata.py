@@ -12,11 +12,7 @@ from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path
 
-from builder.errors import IpwhlError
-
-
-class MetadataError(IpwhlError):
-    """A wheel has no readable METADATA, or more than one."""
+from builder.errors import MetadataError
 
 
 @dataclass(frozen=True, kw_only=True)

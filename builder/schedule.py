@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from builder.errors import ScheduleError
+
 
 class Phase(StrEnum):
     WAITING = "waiting"  # for its build dependencies' wheels
@@ -76,10 +78,6 @@ class TestWork:
 @dataclass(frozen=True, kw_only=True)
 class BuildWork:
     key: str
-
-
-class ScheduleError(Exception):
-    """The executor told the schedule something impossible: a bug in the farm."""
 
 
 @dataclass(kw_only=True)

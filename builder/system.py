@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Iterable
 from functools import cache
 
-from builder.errors import IpwhlError
+from builder.errors import SystemPackagesMissing
 
 
 @cache
@@ -32,7 +32,7 @@ def install(packages: Iterable[str]) -> list[str]:
         return []
     command = f"apt-get install -y {' '.join(todo)}"
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise IpwhlError(
+        raise SystemPackagesMissing(
             f"missing system packages: {', '.join(todo)}",
             fix=f"run `sudo apt-get update && sudo {command}`",
         )
@@ -40,7 +40,7 @@ def install(packages: Iterable[str]) -> list[str]:
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *todo]):
         result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            raise IpwhlError(
+            raise SystemPackagesMissing(
                 f"`{' '.join(argv)}` failed:\n{result.stderr.strip()}",
                 fix=f"install them by hand: {command}",
             )

@@ -16,14 +16,10 @@ from typing import BinaryIO
 
 from builder.car import BlockStore, CarReader
 from builder.dagpb import DataType, decode_dagpb, decode_unixfs
-from builder.errors import IpwhlError
+from builder.errors import UnpackError
 from builder.multiformats import RAW, Cid
 
 GetBlock = Callable[[Cid], bytes]
-
-
-class UnpackError(IpwhlError):
-    """The blocks do not form a complete UnixFS tree."""
 
 
 def load_car(stream: BinaryIO, store: BlockStore) -> list[Cid]:

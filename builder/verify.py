@@ -19,15 +19,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from builder.errors import IpwhlError
+from builder.errors import IpwhlError, TamperedError
 
 MANIFEST = "manifest.json"
 SOURCES = "_sources"
 FARM = "_farm"  # _sources/_farm/{platforms,locks}: what a rebuild needs besides recipes
-
-
-class TamperedError(IpwhlError):
-    """A file of the tree is not the file its manifest names."""
 
 
 class Verdict(StrEnum):

@@ -12,11 +12,11 @@ from builder.atomic import write_atomic
 from builder.check import Report, SetView, WheelFacts, check
 from builder.collection import current
 from builder.commands.build import add_store_options, default_cache, store_path
-from builder.errors import IpwhlError
+from builder.errors import IpwhlError, MetadataError
 from builder.farm import Farm, load_farm
 from builder.licenses import load_allowlist
 from builder.lock import Lock, read_lock, sdist_build_requires
-from builder.metadata import Metadata, MetadataError, metadata_name
+from builder.metadata import Metadata, metadata_name
 from builder.store import Record, Store
 
 _LICENSE_NAMES = ("LICEN", "COPYING", "NOTICE", "COPYRIGHT", "AUTHORS")

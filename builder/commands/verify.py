@@ -11,10 +11,11 @@ from pathlib import Path
 
 from builder.backends import why_not_buildable
 from builder.car import BlockStore
+from builder.errors import UnpackError
 from builder.farm import load_farm
 from builder.multiformats import Cid
 from builder.status import summary, write_report
-from builder.unpack import UnpackError, fetch_car, load_car, unpack
+from builder.unpack import fetch_car, load_car, unpack
 from builder.verify import (
     Variation,
     Verdict,

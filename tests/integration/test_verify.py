@@ -67,7 +67,7 @@ def test_one_changed_byte_fails_verification_naming_the_file(
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x01
     victim.write_bytes(bytes(data))
-    assert _verify(tree, tmp_path / "report") == 2
+    assert _verify(tree, tmp_path / "report") == 4  # ExitCode.INTEGRITY
     err = capsys.readouterr().err
     assert str(victim.relative_to(tree)) in err
     assert "do not match its manifest" in err

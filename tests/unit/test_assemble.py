@@ -19,7 +19,6 @@ import pytest
 
 import builder.assemble as assemble_module
 from builder.assemble import (
-    AssembleError,
     FileSource,
     Inputs,
     Wheel,
@@ -31,6 +30,7 @@ from builder.assemble import (
 from builder.car import read_car
 from builder.cli import main
 from builder.collection import current
+from builder.errors import AssembleError, StoreError
 from builder.farm import Farm, load_farm
 from builder.store import Record, Store, input_hash
 from builder.unixfs import Importer, cid_of_path, get_profile
@@ -459,7 +459,7 @@ def test_a_changed_store_blob_is_refused_not_published(
     blob = synthetic.store.blob(record.wheel_sha256)
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes() + b"tampered")
-    with pytest.raises(AssembleError, match=record.wheel_sha256) as raised:
+    with pytest.raises(StoreError, match=record.wheel_sha256) as raised:
         synthetic.assemble(tmp_path / "out")
     assert "ipwhl store check" in raised.value.fix
     assert not (tmp_path / "out" / "tree").exists()

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.schedule import BuildWork, Node, Schedule, ScheduleError, Status, TestWork
+from builder.errors import ScheduleError
+from builder.schedule import BuildWork, Node, Schedule, Status, TestWork
 
 PLATFORMS = ("p1", "p2", "p3")
 OUTSIDE_PROJECTS = ("ext-a", "ext-b")  # current set wheels this run does not build
