@@ -14,7 +14,6 @@ same bytes.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,8 +30,8 @@ from builder.errors import PylockError
 from builder.gateway import Gateway
 from builder.metadata import Metadata
 from builder.platform import OS, BackendName, Platform
+from builder.tree.manifest import MANIFEST, load_manifest
 
-MANIFEST: Final = "manifest.json"
 CREATED_BY: Final = "ipwhl"
 
 # --- the tree --------------------------------------------------------------------------
@@ -90,8 +89,8 @@ class Manifest:
 
 
 def parse_manifest(raw: bytes) -> Manifest:
+    data = load_manifest(raw, where=f"the tree's {MANIFEST}")
     try:
-        data = json.loads(raw)
         projects = {
             name: ProjectEntry(
                 version=str(entry["version"]),

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import IpwhlError, TamperedError
+from builder.tree.manifest import MANIFEST, load_manifest
 
-MANIFEST = "manifest.json"
 SOURCES = "_sources"
 FARM = "_farm"  # _sources/_farm/{platforms,locks}: what a rebuild needs besides recipes
 
@@ -94,8 +94,7 @@ def read_manifest(tree: Path) -> dict[str, Any]:
             f"{tree} has no {MANIFEST}",
             fix="point verify at the root of a tree made by `ipwhl assemble`",
         )
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+    return load_manifest(path.read_bytes(), where=str(path))
 
 
 def check_files(tree: Path, manifest: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from builder.inputs import source_date_epoch
 from builder.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
 from builder.plan import Job
 from builder.platform import Platform
+from builder.tree.manifest import MANIFEST, load_manifest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,15 +295,15 @@ def status_table(manifest: dict[str, Any]) -> str:
 def _summary(root: Path, args: argparse.Namespace) -> int:
     out = (args.out or root / "public").absolute()
     cars = sorted(out.glob("*.car"))
-    manifest_path = out / "tree" / "manifest.json"
+    manifest_path = out / "tree" / MANIFEST
     if len(cars) != 1 or not manifest_path.is_file():
         raise IpwhlError(
             f"{out} holds {len(cars)} CAR files and "
-            f"{'a' if manifest_path.is_file() else 'no'} tree/manifest.json",
+            f"{'a' if manifest_path.is_file() else 'no'} tree/{MANIFEST}",
             fix="run `ipwhl assemble --out DIR` first",
         )
     cid = cars[0].name.removesuffix(".car")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = load_manifest(manifest_path.read_bytes(), where=str(manifest_path))
     text = (
         f"## IPWHL: `{cid}`\n\n"
         f"```\npip install --index-url http://127.0.0.1:8080/ipfs/{cid}/ PROJECT\n```\n\n"

@@ -11,7 +11,6 @@ from builder.errors import PylockError
 from builder.gateway import DEFAULT_GATEWAY, Gateway
 from builder.multiformats import Cid
 from builder.pylock import (
-    MANIFEST,
     GatewayTree,
     LocalTree,
     TreeFiles,
@@ -20,6 +19,7 @@ from builder.pylock import (
     make_lock,
     parse_manifest,
 )
+from builder.tree.manifest import MANIFEST
 from builder.unixfs import cid_of_path
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.assemble import Assembly, assemble
 from builder.collection import current
 from builder.farm import load_farm
 from builder.interpreters import find_interpreter
 from builder.store import Store
+from builder.tree.assemble import Assembly, assemble
 from tests.integration.farmcopy import NATIVE, make_farm
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import pytest
 
-from builder.assemble import Assembly, assemble
 from builder.car import BlockStore, read_car, write_dag_car
 from builder.cli import main
 from builder.collection import current
@@ -49,6 +48,7 @@ from builder.gateway import Gateway, probe_path_gateway
 from builder.interpreters import find_interpreter
 from builder.publish import publish
 from builder.store import Store
+from builder.tree.assemble import Assembly, assemble
 from builder.unixfs import Importer, cid_of_path, get_profile
 from tests.integration.farmcopy import NATIVE, make_farm
 from tests.kubo import _LISTEN, KuboDaemon, KuboRepo, init_repo, running_daemon

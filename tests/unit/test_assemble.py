@@ -17,22 +17,18 @@ from typing import Any
 
 import pytest
 
-import builder.assemble as assemble_module
-from builder.assemble import (
-    FileSource,
-    Inputs,
-    Wheel,
-    assemble,
-    cache_path,
-    load_cid_cache,
-    plan_tree,
-)
+import builder.tree.write as write_module
 from builder.car import read_car
 from builder.cli import main
 from builder.collection import current
 from builder.errors import AssembleError, StoreError
 from builder.farm import Farm, load_farm
 from builder.store import Record, Store, input_hash
+from builder.tree.assemble import Assembly, assemble
+from builder.tree.gather import gather
+from builder.tree.layout import plan_tree
+from builder.tree.model import FileSource, Inputs, Wheel
+from builder.tree.write import cache_path, load_cid_cache
 from builder.unixfs import Importer, cid_of_path, get_profile
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, snapshot
 
@@ -98,7 +94,7 @@ class Synthetic:
         self.store.put_record(record)
         return record
 
-    def assemble(self, out: Path, **options: Any) -> assemble_module.Assembly:
+    def assemble(self, out: Path, **options: Any) -> Assembly:
         farm = self.farm
         return assemble(farm, self.store, current(farm, self.store), out=out, **options)
 
@@ -268,7 +264,7 @@ def test_failure_midway_leaves_the_old_tree(
     first = synthetic.assemble(out)
     before, cars = snapshot(first.tree), sorted(out.glob("*.car"))
     synthetic.put_wheel("demo-ext", P313, "cp313-cp313-manylinux_2_34_x86_64")
-    real_place = assemble_module._place
+    real_place = write_module._place
     calls = []
 
     def failing(source: Any, dest: Path) -> None:
@@ -277,7 +273,7 @@ def test_failure_midway_leaves_the_old_tree(
             raise OSError(28, "No space left on device")
         real_place(source, dest)
 
-    monkeypatch.setattr(assemble_module, "_place", failing)
+    monkeypatch.setattr(write_module, "_place", failing)
     with pytest.raises(OSError, match="No space"):
         synthetic.assemble(out)
     assert snapshot(first.tree) == before
@@ -286,7 +282,7 @@ def test_failure_midway_leaves_the_old_tree(
     # a half-written staging tree, kept for reuse, and the index of the last tree
     assert hidden(out) <= {".tree-spare", ".tree-index.json"}
 
-    monkeypatch.setattr(assemble_module, "_place", real_place)
+    monkeypatch.setattr(write_module, "_place", real_place)
     second = synthetic.assemble(out)
     assert second.root != first.root
     assert (second.tree / f"_platforms/{P313}/demo-ext").is_dir()
@@ -396,7 +392,7 @@ def test_plan_refuses_unnormalized_names(synthetic: Synthetic) -> None:
 def test_plan_is_pure(synthetic: Synthetic) -> None:
     """Planning touches no file: the sources it names need not exist yet."""
     farm = synthetic.farm
-    inputs = assemble_module.gather(farm, synthetic.store, current(farm, synthetic.store),
+    inputs = gather(farm, synthetic.store, current(farm, synthetic.store),
                                     farm.platforms.values())  # fmt: skip
     moved = Inputs(
         platforms=inputs.platforms,

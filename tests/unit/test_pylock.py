@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.errors import PylockError
+from builder.errors import PylockError, TamperedError
 from builder.gateway import Gateway
 from builder.pylock import (
     LocalTree,
@@ -177,7 +177,7 @@ def test_document_is_pep751_and_deterministic(tmp_path: Path) -> None:
 
 def test_bad_manifest(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"projects": 1}')
-    with pytest.raises(PylockError, match="not one `ipwhl assemble` writes"):
+    with pytest.raises(TamperedError, match="not a manifest `ipwhl assemble` writes"):
         closure(tmp_path, LINUX, "idna")
     with pytest.raises(PylockError, match="cannot read"):
         closure(tmp_path / "nowhere", LINUX, "idna")

@@ -66,3 +66,15 @@ def test_a_platform_this_machine_cannot_build_is_said_so(tmp_path: Path) -> None
     why = {"linux-x86_64-cp312": "needs a macos host"}
     (row,) = compare(tree, manifest, store, why, tmp_path / "report")
     assert row.verdict is Verdict.NOT_BUILDABLE and row.detail == "needs a macos host"
+
+
+def test_a_manifest_that_is_not_json_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    import pytest
+
+    from builder.errors import TamperedError
+    from builder.verify import read_manifest
+
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(TamperedError, match=r"manifest\.json is not a manifest") as raised:
+        read_manifest(tmp_path)
+    assert "root of an assembled tree" in raised.value.fix

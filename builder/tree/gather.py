@@ -1,0 +1,112 @@
+"""Read what the tree needs from the store and the farm: the only part that reads files."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from pathlib import Path
+
+from builder.collection import Collection
+from builder.errors import AssembleError
+from builder.farm import Farm
+from builder.metadata import Metadata, read_metadata
+from builder.platform import Platform
+from builder.recipe import Recipe
+from builder.store import Store
+from builder.tree.model import FileSource, Inputs, Sources, Wheel
+
+
+def select_platforms(farm: Farm, globs: Iterable[str] = ()) -> list[Platform]:
+    patterns = list(globs)
+    chosen = [
+        p
+        for p in farm.platforms.values()
+        if not patterns or any(fnmatch.fnmatchcase(p.id, g) for g in patterns)
+    ]
+    if not chosen:
+        raise AssembleError(
+            f"no platform matches {', '.join(patterns)}",
+            fix=f"use globs over the ids in {farm.root / 'platforms'}, e.g. 'linux-*'",
+        )
+    return sorted(chosen, key=lambda p: p.id)
+
+
+def read_wheel_metadata(wheel: Path, filename: str) -> tuple[bytes, str | None]:
+    """The wheel's METADATA bytes (served as `.metadata`) and its Requires-Python."""
+    raw = read_metadata(wheel, label=filename)
+    return raw, Metadata.parse(raw).requires_python
+
+
+def _find_sdist(recipe: Recipe, store: Store, cache: Path | None) -> FileSource:
+    candidates = [store.blob(recipe.sha256)]
+    if cache is not None:
+        candidates.append(cache / "sdists" / recipe.sha256 / recipe.sdist_filename)
+    for path in candidates:
+        if path.is_file():
+            return FileSource(path=path, sha256=recipe.sha256)
+    raise AssembleError(
+        f"the sdist of {recipe.name} ({recipe.sdist_filename}, sha256 {recipe.sha256}) is "
+        "in neither the store nor the download cache",
+        fix=f"run `ipwhl build {recipe.name}` here (it fetches sdists into the store), or "
+        "pass the --cache that holds it",
+    )
+
+
+def gather(
+    farm: Farm,
+    store: Store,
+    collection: Collection,
+    platforms: Iterable[Platform],
+    *,
+    sdist_cache: Path | None = None,
+    status: Path | None = None,
+) -> Inputs:
+    ids = tuple(sorted(p.id for p in platforms))
+    chosen = set(ids)
+    wheels: dict[tuple[str, str], Wheel] = {}
+    metadata: dict[str, tuple[bytes, str | None]] = {}  # a pure wheel is read once
+    for key, record in sorted(collection.wheels.items()):
+        if key[1] not in chosen:
+            continue
+        blob = store.blob(record.wheel_sha256)
+        if record.wheel_sha256 not in metadata:
+            metadata[record.wheel_sha256] = read_wheel_metadata(blob, record.wheel)
+        raw, requires = metadata[record.wheel_sha256]
+        wheels[key] = Wheel(
+            record=record,
+            blob=FileSource(path=blob, sha256=record.wheel_sha256),
+            metadata=raw,
+            requires_python=requires,
+        )
+    sources: dict[str, Sources] = {}
+    for project in sorted({p for p, _ in wheels}):
+        recipe = farm.recipes.get(project)
+        if recipe is None:
+            raise AssembleError(
+                f"{project} has current wheels but no recipe",
+                fix="this is a bug in builder.collection; report it",
+            )
+        sources[project] = Sources(
+            recipe=recipe,
+            recipe_bytes=recipe.path.read_bytes(),
+            patches=tuple(sorted((p.path.name, p.path.read_bytes()) for p in recipe.patches)),
+            sdist=_find_sdist(recipe, store, sdist_cache),
+        )
+    missing = {k: why for k, why in collection.missing.items() if k[1] in chosen}
+    farm_files = {
+        f"{kind}/{path.name}": path.read_bytes()
+        for kind, directory in (("platforms", farm.root / "platforms"), ("locks", farm.locks))
+        for path in sorted(directory.iterdir() if directory.is_dir() else ())
+        if path.is_file() and not path.name.startswith(".")
+    }
+    status_files = {}
+    if status is not None:
+        status_files = {
+            path.relative_to(status).as_posix(): path.read_bytes()
+            for path in sorted(status.rglob("*"))
+            if path.is_file() and not any(p.startswith(".") for p in path.relative_to(status).parts)
+        }
+    return Inputs(
+        platforms=ids, wheels=wheels, sources=sources, missing=missing,
+        farm_files=farm_files, status_files=status_files,
+    )  # fmt: skip
