@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from builder.executor import Outcome
-from builder.schedule import Status
+from builder.pipeline.executor import Outcome
+from builder.pipeline.schedule import Status
 
 _STYLE = {
     Status.BUILT: "green",

@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from builder.backends import why_not_buildable
-from builder.executor import execute
-from builder.farm import load_farm
-from builder.fetch import fetch_sdist
-from builder.interpreters import find_interpreter
-from builder.plan import plan_jobs
-from builder.schedule import Status
-from builder.tasks import Settings
+from builder.model.farm import load_farm
+from builder.pipeline.backends import why_not_buildable
+from builder.pipeline.executor import execute
+from builder.pipeline.fetch import fetch_sdist
+from builder.pipeline.interpreters import find_interpreter
+from builder.pipeline.plan import plan_jobs
+from builder.pipeline.schedule import Status
+from builder.pipeline.tasks import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ["six", "idna", "markupsafe", "pyyaml", "msgpack", "frozenlist", "multidict", "propcache"]

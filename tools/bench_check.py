@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.check import check
-from builder.collection import current
 from builder.commands.build import default_cache
 from builder.commands.check import gather
-from builder.farm import load_farm
-from builder.store import Store
+from builder.curation.check import check
+from builder.model.farm import load_farm
+from builder.pipeline.collection import current
+from builder.pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 

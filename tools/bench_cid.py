@@ -28,11 +28,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.kubo: one place knows where the pinned kubo lives
 
-from builder.collection import current  # noqa: E402
-from builder.farm import load_farm  # noqa: E402
-from builder.store import Record, Store, input_hash  # noqa: E402
+from builder.ipfs.unixfs import CidProfile, Importer, get_profile  # noqa: E402
+from builder.model.farm import load_farm  # noqa: E402
+from builder.pipeline.collection import current  # noqa: E402
+from builder.pipeline.store import Record, Store, input_hash  # noqa: E402
 from builder.tree.assemble import assemble  # noqa: E402
-from builder.unixfs import CidProfile, Importer, get_profile  # noqa: E402
 from tests.kubo import KuboRepo, init_repo, kubo_binary  # noqa: E402
 
 PROFILES = ["unixfs-v1-2025", "unixfs-v0-2015"]

@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.kubo and the farm copier: the same helpers the tests use
 
-from builder.collection import current  # noqa: E402
-from builder.farm import load_farm  # noqa: E402
-from builder.interpreters import find_interpreter  # noqa: E402
-from builder.publish import publish  # noqa: E402
-from builder.store import Store  # noqa: E402
+from builder.ipfs.publish import publish  # noqa: E402
+from builder.model.farm import load_farm  # noqa: E402
+from builder.pipeline.collection import current  # noqa: E402
+from builder.pipeline.interpreters import find_interpreter  # noqa: E402
+from builder.pipeline.store import Store  # noqa: E402
 from builder.tree.assemble import assemble  # noqa: E402
 from tests.integration.farmcopy import NATIVE, make_farm  # noqa: E402
 from tests.kubo import kubo_binary, running_daemon  # noqa: E402

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.collection import current
 from builder.commands.build import add_store_options, default_cache, store_path
-from builder.farm import load_farm
-from builder.store import Store
+from builder.model.farm import load_farm
+from builder.pipeline.collection import current
+from builder.pipeline.store import Store
 from builder.tree.assemble import assemble
 
 # A path gateway. kubo answers `localhost` with a redirect to a subdomain gateway,

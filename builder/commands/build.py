@@ -8,13 +8,13 @@ import os
 import shutil
 from pathlib import Path
 
-from builder.backends import why_not_buildable
-from builder.executor import execute
-from builder.farm import load_farm
-from builder.plan import plan_jobs
+from builder.model.farm import load_farm
+from builder.pipeline.backends import why_not_buildable
+from builder.pipeline.executor import execute
+from builder.pipeline.plan import plan_jobs
+from builder.pipeline.schedule import Status
+from builder.pipeline.tasks import Settings
 from builder.report import Reporter
-from builder.schedule import Status
-from builder.tasks import Settings
 
 # Fixed on purpose, outside any checkout: builds in two checkouts must see one path.
 DEFAULT_BUILD_ROOT = Path("/tmp/ipwhl-build")  # noqa: S108

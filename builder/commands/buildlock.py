@@ -10,10 +10,10 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from builder.commands.build import default_cache
-from builder.farm import load_farm
-from builder.fetch import fetch_sdist
-from builder.lock import FRONTEND, compile_lock, sdist_build_requires
-from builder.platform import OS
+from builder.model.farm import load_farm
+from builder.model.lock import FRONTEND, compile_lock, sdist_build_requires
+from builder.model.platform import OS
+from builder.pipeline.fetch import fetch_sdist
 from builder.report import Reporter
 
 

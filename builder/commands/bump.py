@@ -21,15 +21,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from builder import pypi
 from builder.atomic import write_atomic
-from builder.check import WheelFacts
 from builder.commands.build import add_store_options, default_cache, store_path
 from builder.commands.new import python_versions
+from builder.curation import pypi
+from builder.curation.check import WheelFacts
 from builder.errors import CurationError
-from builder.farm import load_farm
-from builder.recipe import Recipe
-from builder.store import Store
+from builder.model.farm import load_farm
+from builder.model.recipe import Recipe
+from builder.pipeline.store import Store
 
 
 @dataclass(frozen=True, kw_only=True)

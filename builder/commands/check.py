@@ -9,15 +9,15 @@ import zipfile
 from pathlib import Path
 
 from builder.atomic import write_atomic
-from builder.check import Report, SetView, WheelFacts, check
-from builder.collection import current
 from builder.commands.build import add_store_options, default_cache, store_path
+from builder.curation.check import Report, SetView, WheelFacts, check
+from builder.curation.licenses import load_allowlist
 from builder.errors import IpwhlError, MetadataError
-from builder.farm import Farm, load_farm
-from builder.licenses import load_allowlist
-from builder.lock import Lock, read_lock, sdist_build_requires
 from builder.metadata import Metadata, metadata_name
-from builder.store import Record, Store
+from builder.model.farm import Farm, load_farm
+from builder.model.lock import Lock, read_lock, sdist_build_requires
+from builder.pipeline.collection import current
+from builder.pipeline.store import Record, Store
 
 _LICENSE_NAMES = ("LICEN", "COPYING", "NOTICE", "COPYRIGHT", "AUTHORS")
 

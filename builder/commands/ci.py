@@ -24,16 +24,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from builder import cibuildwheel, system
-from builder.backends import backend_for
 from builder.commands.build import default_cache
 from builder.errors import IpwhlError
-from builder.farm import Farm, load_farm
-from builder.fetch import fetch_sdist
-from builder.inputs import source_date_epoch
-from builder.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
-from builder.plan import Job
-from builder.platform import Platform
+from builder.model.farm import Farm, load_farm
+from builder.model.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
+from builder.model.platform import Platform
+from builder.pipeline import system
+from builder.pipeline.backends import backend_for, cibuildwheel
+from builder.pipeline.fetch import fetch_sdist
+from builder.pipeline.inputs import source_date_epoch
+from builder.pipeline.plan import Job
 from builder.tree.manifest import MANIFEST, load_manifest
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.car import BlockStore, write_dag_car
-from builder.unixfs import Importer, get_profile
+from builder.ipfs.car import BlockStore, write_dag_car
+from builder.ipfs.unixfs import Importer, get_profile
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

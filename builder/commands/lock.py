@@ -8,9 +8,11 @@ from pathlib import Path
 
 from builder.atomic import write_atomic
 from builder.errors import PylockError
-from builder.gateway import DEFAULT_GATEWAY, Gateway
-from builder.multiformats import Cid
-from builder.pylock import (
+from builder.ipfs.gateway import DEFAULT_GATEWAY, Gateway
+from builder.ipfs.multiformats import Cid
+from builder.ipfs.unixfs import cid_of_path
+from builder.tree.manifest import MANIFEST
+from builder.tree.pylock import (
     GatewayTree,
     LocalTree,
     TreeFiles,
@@ -19,8 +21,6 @@ from builder.pylock import (
     make_lock,
     parse_manifest,
 )
-from builder.tree.manifest import MANIFEST
-from builder.unixfs import cid_of_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

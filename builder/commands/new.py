@@ -22,14 +22,14 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from builder import pypi
 from builder.atomic import write_atomic
 from builder.commands.build import default_cache
+from builder.curation import pypi
+from builder.curation.licenses import license_classifiers
+from builder.curation.names import clashes
 from builder.errors import CurationError
-from builder.farm import Farm, load_farm
-from builder.licenses import license_classifiers
-from builder.names import clashes
-from builder.platform import Platform
+from builder.model.farm import Farm, load_farm
+from builder.model.platform import Platform
 
 _NOT_IMPORTS = {
     "test",

@@ -7,11 +7,11 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from builder import pypi
 from builder.commands.new import python_versions
+from builder.curation import pypi
 from builder.errors import PyPIError
-from builder.farm import load_farm
-from builder.recipe import Recipe
+from builder.model.farm import load_farm
+from builder.model.recipe import Recipe
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

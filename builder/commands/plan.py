@@ -21,9 +21,9 @@ from packaging.requirements import Requirement
 from builder.commands.build import default_cache
 from builder.commands.bump import build_dependents
 from builder.errors import CurationError, IpwhlError
-from builder.farm import Farm, load_farm
-from builder.lock import FRONTEND, Lock, read_lock
-from builder.plan import Job, plan_jobs
+from builder.model.farm import Farm, load_farm
+from builder.model.lock import FRONTEND, Lock, read_lock
+from builder.pipeline.plan import Job, plan_jobs
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from builder.errors import PublishError
-from builder.gateway import DEFAULT_API, DEFAULT_GATEWAY
-from builder.publish import publish
+from builder.ipfs.gateway import DEFAULT_API, DEFAULT_GATEWAY
+from builder.ipfs.publish import publish
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder import system
-from builder.farm import load_farm
+from builder.model.farm import load_farm
+from builder.pipeline import system
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,14 +9,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from builder.backends import why_not_buildable
-from builder.car import BlockStore
-from builder.errors import UnpackError
-from builder.farm import load_farm
-from builder.multiformats import Cid
-from builder.status import summary, write_report
-from builder.unpack import fetch_car, load_car, unpack
-from builder.verify import (
+from builder.audit.status import summary, write_report
+from builder.audit.verify import (
     Variation,
     Verdict,
     check_files,
@@ -25,6 +19,12 @@ from builder.verify import (
     rebuild,
     reconstruct,
 )
+from builder.errors import UnpackError
+from builder.ipfs.car import BlockStore
+from builder.ipfs.multiformats import Cid
+from builder.ipfs.unpack import fetch_car, load_car, unpack
+from builder.model.farm import load_farm
+from builder.pipeline.backends import why_not_buildable
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from builder.car import BlockStore, write_dag_car
-from builder.collection import Collection
-from builder.farm import Farm
-from builder.multiformats import Cid
-from builder.store import Store
+from builder.ipfs.car import BlockStore, write_dag_car
+from builder.ipfs.multiformats import Cid
+from builder.ipfs.unixfs import CidProfile, DagRef, Importer, get_profile
+from builder.model.farm import Farm
+from builder.pipeline.collection import Collection
+from builder.pipeline.store import Store
 from builder.tree.gather import gather, select_platforms
 from builder.tree.layout import plan_tree
 from builder.tree.model import TreePlan
@@ -34,7 +35,6 @@ from builder.tree.write import (
     tree_root,
     write_tree,
 )
-from builder.unixfs import CidProfile, DagRef, Importer, get_profile
 
 TREE_DIR: Final = "tree"
 

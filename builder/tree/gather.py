@@ -6,13 +6,13 @@ import fnmatch
 from collections.abc import Iterable
 from pathlib import Path
 
-from builder.collection import Collection
 from builder.errors import AssembleError
-from builder.farm import Farm
 from builder.metadata import Metadata, read_metadata
-from builder.platform import Platform
-from builder.recipe import Recipe
-from builder.store import Store
+from builder.model.farm import Farm
+from builder.model.platform import Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.collection import Collection
+from builder.pipeline.store import Store
 from builder.tree.model import FileSource, Inputs, Sources, Wheel
 
 

@@ -8,7 +8,7 @@ from typing import Final
 from packaging.utils import InvalidWheelFilename, is_normalized_name, parse_wheel_filename
 
 from builder.errors import AssembleError
-from builder.index import IndexFile, project_page, root_page
+from builder.tree.index import IndexFile, project_page, root_page
 from builder.tree.manifest import MANIFEST, manifest_bytes
 from builder.tree.model import Inputs, Source, TreePlan, Wheel, source_sha256
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from hashlib import sha256 as sha256_hash
 from pathlib import Path
 
-from builder.recipe import Recipe
-from builder.store import Record
+from builder.model.recipe import Recipe
+from builder.pipeline.store import Record
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,10 +13,10 @@ from typing import Final
 
 from builder.atomic import write_atomic
 from builder.errors import AssembleError, IpwhlError, StoreError
-from builder.multiformats import Cid
-from builder.store import Store
+from builder.ipfs.multiformats import Cid
+from builder.ipfs.unixfs import CidProfile, DagRef, Importer
+from builder.pipeline.store import Store
 from builder.tree.model import Source, TreePlan
-from builder.unixfs import CidProfile, DagRef, Importer
 
 
 def _place(source: Source, dest: Path) -> None:

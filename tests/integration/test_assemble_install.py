@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.collection import current
-from builder.farm import load_farm
-from builder.interpreters import find_interpreter
-from builder.store import Store
+from builder.model.farm import load_farm
+from builder.pipeline.collection import current
+from builder.pipeline.interpreters import find_interpreter
+from builder.pipeline.store import Store
 from builder.tree.assemble import Assembly, assemble
 from tests.integration.farmcopy import NATIVE, make_farm
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.unixfs import load_profiles
+from builder.ipfs.unixfs import load_profiles
 from tests.kubo import KuboRepo, init_repo, require_kubo
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from builder.dagpb import DataType, decode_dagpb, decode_unixfs
-from builder.multiformats import Cid
-from builder.store import Record
+from builder.ipfs.dagpb import DataType, decode_dagpb, decode_unixfs
+from builder.ipfs.multiformats import Cid
+from builder.ipfs.unixfs import Importer, get_profile
+from builder.pipeline.store import Record
 from builder.tree.layout import plan_tree
 from builder.tree.model import FileSource, Inputs, TreePlan, Wheel
 from builder.tree.write import tree_root, write_tree
-from builder.unixfs import Importer, get_profile
 from tests.kubo import KuboRepo, running_daemon
 from tests.unit.test_assemble import P312, make_synthetic, wheel_bytes
 

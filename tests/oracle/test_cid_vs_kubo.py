@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builder.car import BlockStore, write_dag_car
-from builder.dagpb import DataType, decode_dagpb, decode_unixfs
-from builder.multiformats import Cid
-from builder.unixfs import CidProfile, Importer, get_profile
+from builder.ipfs.car import BlockStore, write_dag_car
+from builder.ipfs.dagpb import DataType, decode_dagpb, decode_unixfs
+from builder.ipfs.multiformats import Cid
+from builder.ipfs.unixfs import CidProfile, Importer, get_profile
 from tests.kubo import KuboRepo, init_repo, running_daemon
 
 pytestmark = pytest.mark.kubo

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from builder.unixfs import CidProfile, DagRef, Importer, get_profile
+from builder.ipfs.unixfs import CidProfile, DagRef, Importer, get_profile
 
 # kubo's testutils.AlphabetEasy: 39 runes ("0" appears twice, so byte % 39 matters).
 ALPHABET = "abcdefghijklmnopqrstuvwxyz01234567890-_"

@@ -39,17 +39,17 @@ from pathlib import Path
 
 import pytest
 
-from builder.car import BlockStore, read_car, write_dag_car
 from builder.cli import main
-from builder.collection import current
 from builder.errors import PublishError
-from builder.farm import load_farm
-from builder.gateway import Gateway, probe_path_gateway
-from builder.interpreters import find_interpreter
-from builder.publish import publish
-from builder.store import Store
+from builder.ipfs.car import BlockStore, read_car, write_dag_car
+from builder.ipfs.gateway import Gateway, probe_path_gateway
+from builder.ipfs.publish import publish
+from builder.ipfs.unixfs import Importer, cid_of_path, get_profile
+from builder.model.farm import load_farm
+from builder.pipeline.collection import current
+from builder.pipeline.interpreters import find_interpreter
+from builder.pipeline.store import Store
 from builder.tree.assemble import Assembly, assemble
-from builder.unixfs import Importer, cid_of_path, get_profile
 from tests.integration.farmcopy import NATIVE, make_farm
 from tests.kubo import _LISTEN, KuboDaemon, KuboRepo, init_repo, running_daemon
 
@@ -228,7 +228,7 @@ def test_pip_installs_through_the_gateway(
         assert OLD_PIP_BUG in pip_install(python, index, *INSTALL, ok=False)
         pytest.xfail(
             f"pip {pip_version(python)} (bundled with this interpreter) fails on "
-            "data-dist-info-metadata with non-normalized Names; builder/index.py should "
+            "data-dist-info-metadata with non-normalized Names; builder/tree/index.py should "
             "emit only PEP 714's data-core-metadata"
         )
     log = pip_install(python, index, *INSTALL)

@@ -18,18 +18,18 @@ from typing import Any
 import pytest
 
 import builder.tree.write as write_module
-from builder.car import read_car
 from builder.cli import main
-from builder.collection import current
 from builder.errors import AssembleError, StoreError
-from builder.farm import Farm, load_farm
-from builder.store import Record, Store, input_hash
+from builder.ipfs.car import read_car
+from builder.ipfs.unixfs import Importer, cid_of_path, get_profile
+from builder.model.farm import Farm, load_farm
+from builder.pipeline.collection import current
+from builder.pipeline.store import Record, Store, input_hash
 from builder.tree.assemble import Assembly, assemble
 from builder.tree.gather import gather
 from builder.tree.layout import plan_tree
 from builder.tree.model import FileSource, Inputs, Wheel
 from builder.tree.write import cache_path, load_cid_cache
-from builder.unixfs import Importer, cid_of_path, get_profile
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, snapshot
 
 P312, P311, P313 = "linux-x86_64-cp312", "linux-x86_64-cp311", "linux-x86_64-cp313"

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.car import (
+from builder.errors import CarError
+from builder.ipfs.car import (
     BlockStore,
     CarReader,
     dag_blocks,
@@ -19,10 +20,9 @@ from builder.car import (
     write_car,
     write_dag_car,
 )
-from builder.dagpb import links_of
-from builder.errors import CarError
-from builder.multiformats import DAG_PB, RAW, Cid, varint
-from builder.unixfs import Importer, get_profile
+from builder.ipfs.dagpb import links_of
+from builder.ipfs.multiformats import DAG_PB, RAW, Cid, varint
+from builder.ipfs.unixfs import Importer, get_profile
 
 
 def raw(data: bytes) -> tuple[Cid, bytes]:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from builder.check import Report, SetView, WheelFacts, check
-from builder.farm import Farm, load_farm
-from builder.licenses import license_ids, load_allowlist
-from builder.lock import Lock, Pin
+from builder.curation.check import Report, SetView, WheelFacts, check
+from builder.curation.licenses import license_ids, load_allowlist
+from builder.model.farm import Farm, load_farm
+from builder.model.lock import Lock, Pin
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc
 
 PURE = "linux-x86_64-cp312"

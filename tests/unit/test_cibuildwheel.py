@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from builder import cibuildwheel as cibw
 from builder.errors import CibuildwheelError
-from builder.farm import load_farm
-from builder.lock import Pin
-from builder.platform import OS, BackendName, Platform
-from builder.recipe import Recipe
+from builder.model.farm import load_farm
+from builder.model.lock import Pin
+from builder.model.platform import OS, BackendName, Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.backends import cibuildwheel as cibw
 
 ROOT = Path(__file__).resolve().parents[2]
 

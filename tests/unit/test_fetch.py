@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ChecksumMismatch, FetchError, UnsafeArchive
-from builder.fetch import extract_sdist, fetch_sdist
-from builder.recipe import Recipe
+from builder.model.recipe import Recipe
+from builder.pipeline.fetch import extract_sdist, fetch_sdist
 from tests.fixtures.farm_files import load_recipe, recipe_doc, snapshot
 
 SDIST = b"pretend this is demo_pkg-1.0.0.tar.gz\n" * 1000

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.index import IndexFile, project_page, root_page
+from builder.tree.index import IndexFile, project_page, root_page
 
 SHA = "a" * 64
 META = "b" * 64

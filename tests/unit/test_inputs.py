@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from builder import normalize
-from builder.backends import backend_for
-from builder.farm import load_farm
-from builder.inputs import build_inputs
-from builder.lock import Lock, Pin
-from builder.plan import Job
+from builder.model.farm import load_farm
+from builder.model.lock import Lock, Pin
+from builder.pipeline import normalize
+from builder.pipeline.backends import backend_for
+from builder.pipeline.inputs import build_inputs
+from builder.pipeline.plan import Job
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc
 
 GOLDEN = Path(__file__).parent / "golden" / "inputs.json"

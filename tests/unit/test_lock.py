@@ -16,7 +16,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from builder.errors import LockError
-from builder.lock import LEGACY_REQUIRES, parse_requirements, read_lock, sdist_build_requires
+from builder.model.lock import LEGACY_REQUIRES, parse_requirements, read_lock, sdist_build_requires
 
 
 def h(text: str) -> str:

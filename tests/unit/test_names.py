@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder.names import Clash, clashes, confusable, distance, skeleton, well_known
+from builder.curation.names import Clash, clashes, confusable, distance, skeleton, well_known
 
 NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=0, max_size=12)
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder.errors import BuildError
-from builder.normalize import ZIP_EPOCH, normalize_wheel
+from builder.pipeline.normalize import ZIP_EPOCH, normalize_wheel
 
 WHEEL_NAME = "demo_pkg-1.0.0-cp312-cp312-manylinux_2_34_x86_64.whl"
 DIST = "demo_pkg-1.0.0.dist-info"

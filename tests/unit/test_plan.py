@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from builder import plan
 from builder.errors import InputError
-from builder.plan import build_graph, build_order, plan_jobs, runtime_requirements
-from builder.recipe import Recipe, load_recipes
-from builder.tomlfields import Collector
+from builder.model.recipe import Recipe, load_recipes
+from builder.model.tomlfields import Collector
+from builder.pipeline import plan
+from builder.pipeline.plan import build_graph, build_order, plan_jobs, runtime_requirements
 from tests.fixtures.farm_files import PURE_PLATFORM, dumps, load_real_platforms, recipe_doc, write
 
 LINUX39, WIN312, MAC313 = "linux-x86_64-cp39", "windows-AMD64-cp312", "macos-arm64-cp313"
@@ -167,7 +167,7 @@ def test_every_reused_wheel_is_built_by_some_job(
 def test_an_abi3_recipe_is_built_once_per_os_and_arch_on_its_lowest_interpreter(
     tmp_path: Path, platforms: dict[str, Any]
 ) -> None:
-    from builder.plan import build_platform
+    from builder.pipeline.plan import build_platform
 
     recipes = recipes_from(tmp_path, recipe_doc("limited", abi3=True))
     linux = [p for pid, p in platforms.items() if pid.startswith("linux-x86_64-")]

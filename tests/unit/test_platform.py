@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from builder.errors import InputError
-from builder.platform import OS, BackendName, load_platforms
-from builder.tomlfields import Collector
+from builder.model.platform import OS, BackendName, load_platforms
+from builder.model.tomlfields import Collector
 from tests.fixtures.farm_files import (
     PURE_PLATFORM,
     REAL_PLATFORMS,

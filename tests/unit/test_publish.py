@@ -16,11 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from builder.car import BlockStore, write_dag_car
 from builder.errors import CarError, GatewayError, PublishError
-from builder.gateway import Gateway, loopback, multiaddr_to_url
-from builder.publish import _verified_car, car_root, publish
-from builder.unixfs import Importer, get_profile
+from builder.ipfs.car import BlockStore, write_dag_car
+from builder.ipfs.gateway import Gateway, loopback, multiaddr_to_url
+from builder.ipfs.publish import _verified_car, car_root, publish
+from builder.ipfs.unixfs import Importer, get_profile
 
 Answer = tuple[int, list[dict[str, object]]]
 

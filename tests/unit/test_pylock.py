@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builder.errors import PylockError, TamperedError
-from builder.gateway import Gateway
-from builder.pylock import (
+from builder.ipfs.gateway import Gateway
+from builder.tree.pylock import (
     LocalTree,
     document,
     dumps,

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from packaging.version import Version
 
 from builder.errors import InputError
-from builder.farm import load_farm
-from builder.recipe import load_recipes
-from builder.tomlfields import Collector
+from builder.model.farm import load_farm
+from builder.model.recipe import load_recipes
+from builder.model.tomlfields import Collector
 from tests.fixtures.farm_files import (
     REAL_PLATFORMS,
     SHA,

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ScheduleError
-from builder.schedule import BuildWork, Node, Schedule, Status, TestWork
+from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
 
 PLATFORMS = ("p1", "p2", "p3")
 OUTSIDE_PROJECTS = ("ext-a", "ext-b")  # current set wheels this run does not build

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
-from builder import recipe
+from builder.model import recipe
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "schema" / "recipe.schema.json").read_text())

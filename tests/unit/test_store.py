@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builder.errors import StoreError
-from builder.store import Record, Store, canonical_json, input_hash
+from builder.pipeline.store import Record, Store, canonical_json, input_hash
 from tests.fixtures.farm_files import snapshot
 
 WHEEL = b"PK\x03\x04 pretend wheel bytes" * 100

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builder import cli
-from builder.dagpb import (
+from builder.errors import UnixfsError
+from builder.ipfs.dagpb import (
     DataType,
     PBLink,
     UnixfsData,
@@ -21,9 +22,8 @@ from builder.dagpb import (
     encode_dagpb,
     encode_unixfs,
 )
-from builder.errors import UnixfsError
-from builder.multiformats import DAG_PB, RAW, Cid, read_varint, varint
-from builder.unixfs import (
+from builder.ipfs.multiformats import DAG_PB, RAW, Cid, read_varint, varint
+from builder.ipfs.unixfs import (
     DagRef,
     Importer,
     LocalFile,

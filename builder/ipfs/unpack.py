@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from builder.car import BlockStore, CarReader
-from builder.dagpb import DataType, decode_dagpb, decode_unixfs
 from builder.errors import UnpackError
-from builder.multiformats import RAW, Cid
+from builder.ipfs.car import BlockStore, CarReader
+from builder.ipfs.dagpb import DataType, decode_dagpb, decode_unixfs
+from builder.ipfs.multiformats import RAW, Cid
 
 GetBlock = Callable[[Cid], bytes]
 

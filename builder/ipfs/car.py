@@ -19,9 +19,9 @@ from types import TracebackType
 from typing import BinaryIO, Final, Self
 
 from builder.atomic import atomic_path
-from builder.dagpb import links_of
 from builder.errors import CarError
-from builder.multiformats import Cid, read_varint, varint
+from builder.ipfs.dagpb import links_of
+from builder.ipfs.multiformats import Cid, read_varint, varint
 
 CAR_VERSION: Final = 1
 # dag-cbor tag for a CID; its byte string starts with 0x00 (the identity multibase).

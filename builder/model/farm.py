@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InputError
-from builder.platform import Platform, load_platforms
-from builder.recipe import Recipe, load_recipes
-from builder.tomlfields import Collector
+from builder.model.platform import Platform, load_platforms
+from builder.model.recipe import Recipe, load_recipes
+from builder.model.tomlfields import Collector
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.lock import Pin
-from builder.plan import Job
+from builder.model.lock import Pin
+from builder.pipeline.plan import Job
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 from packaging.utils import canonicalize_name, is_normalized_name
 from packaging.version import InvalidVersion, Version
 
-from builder.tomlfields import Collector, Fields, read_toml
+from builder.model.tomlfields import Collector, Fields, read_toml
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -17,15 +17,15 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from builder import build, repair
-from builder.build import dropped_extension_reason
 from builder.errors import BuildError, InterpreterNotFound
-from builder.fetch import extract_sdist
-from builder.interpreters import Interpreter, find_interpreter
-from builder.platform import OS, BackendName, Platform
-from builder.recipe import Recipe
-from builder.store import Store
-from builder.tasks import BuildTask, Settings, TestTask
+from builder.model.platform import OS, BackendName, Platform
+from builder.model.recipe import Recipe
+from builder.pipeline import build, repair
+from builder.pipeline.build import dropped_extension_reason
+from builder.pipeline.fetch import extract_sdist
+from builder.pipeline.interpreters import Interpreter, find_interpreter
+from builder.pipeline.store import Store
+from builder.pipeline.tasks import BuildTask, Settings, TestTask
 
 
 def tool_env(settings: Settings) -> dict[str, str]:

@@ -32,9 +32,9 @@ from typing import Any, Final, Protocol
 
 import mmh3
 
-from builder.dagpb import DataType, UnixfsData, encode_link, encode_unixfs
 from builder.errors import UnixfsError
-from builder.multiformats import DAG_PB, RAW, Cid, varint
+from builder.ipfs.dagpb import DataType, UnixfsData, encode_link, encode_unixfs
+from builder.ipfs.multiformats import DAG_PB, RAW, Cid, varint
 
 PROFILES_RESOURCE: Final = "cid-profiles.toml"
 # kubo's HAMT shards are marked with the multicodec of their hash function.

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from builder.errors import ChecksumMismatch, FetchError, UnsafeArchive
-from builder.recipe import Recipe
+from builder.model.recipe import Recipe
 
 _CHUNK = 1 << 20
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from builder import build, normalize
-from builder.backends import backend_for
 from builder.errors import IpwhlError, RepairError, WheelTestError
-from builder.store import Store
-from builder.tasks import BuildTask, Built, Failed, Tested, TestTask, job_dir
+from builder.pipeline import build, normalize
+from builder.pipeline.backends import backend_for
+from builder.pipeline.store import Store
+from builder.pipeline.tasks import BuildTask, Built, Failed, Tested, TestTask, job_dir
 
 
 @contextmanager

@@ -14,8 +14,8 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from builder.platform import Platform
-from builder.recipe import Recipe
+from builder.model.platform import Platform
+from builder.model.recipe import Recipe
 
 
 @dataclass(frozen=True, kw_only=True)

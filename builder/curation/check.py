@@ -25,12 +25,12 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from builder import names
+from builder.curation import names
+from builder.curation.licenses import Allowlist, license_ids
 from builder.errors import LockError, Problem
-from builder.licenses import Allowlist, license_ids
-from builder.lock import Lock
-from builder.platform import OS, Platform
-from builder.recipe import Recipe
+from builder.model.lock import Lock
+from builder.model.platform import OS, Platform
+from builder.model.recipe import Recipe
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from builder.car import CarReader, encode_header
 from builder.errors import CarError, GatewayError, PublishError
-from builder.gateway import DEFAULT_API, Gateway, multiaddr_to_url, probe_path_gateway
-from builder.multiformats import Cid, varint
+from builder.ipfs.car import CarReader, encode_header
+from builder.ipfs.gateway import DEFAULT_API, Gateway, multiaddr_to_url, probe_path_gateway
+from builder.ipfs.multiformats import Cid, varint
 
 _CHUNK: Final = 1 << 20
 _START_HINT: Final = "start it with `ipfs daemon` (in another terminal, or as a service)"

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from builder.cibuildwheel import CibuildwheelBackend
-from builder.native import NativeBackend
-from builder.platform import BackendName, Platform
-from builder.recipe import Recipe
-from builder.tasks import BuildTask, TestTask
+from builder.model.platform import BackendName, Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.backends.cibuildwheel import CibuildwheelBackend
+from builder.pipeline.backends.native import NativeBackend
+from builder.pipeline.tasks import BuildTask, TestTask
 
 
 class Backend(Protocol):

@@ -18,7 +18,7 @@ from packaging.utils import parse_wheel_filename
 
 from builder.errors import RepairError
 from builder.logged import run_into_log, tail
-from builder.platform import OS, Platform
+from builder.model.platform import OS, Platform
 
 Repairer = Callable[..., Path]
 

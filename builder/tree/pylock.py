@@ -27,9 +27,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from builder.errors import PylockError
-from builder.gateway import Gateway
+from builder.ipfs.gateway import Gateway
 from builder.metadata import Metadata
-from builder.platform import OS, BackendName, Platform
+from builder.model.platform import OS, BackendName, Platform
 from builder.tree.manifest import MANIFEST, load_manifest
 
 CREATED_BY: Final = "ipwhl"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from builder.multiformats import RAW, Cid, read_varint, varint
+from builder.ipfs.multiformats import RAW, Cid, read_varint, varint
 
 
 class DataType(IntEnum):

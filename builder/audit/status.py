@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.atomic import write_atomic
-from builder.verify import Row, Verdict
+from builder.audit.verify import Row, Verdict
 
 _COLOURS = {
     Verdict.REPRODUCED: "#c8f0c8",

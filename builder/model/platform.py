@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from builder.tomlfields import Collector, Fields, read_toml
+from builder.model.tomlfields import Collector, Fields, read_toml
 
 
 class OS(StrEnum):

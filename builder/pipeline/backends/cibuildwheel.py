@@ -34,14 +34,14 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from builder.build import apply_patches, reset_dir
 from builder.errors import CibuildwheelError
-from builder.fetch import extract_sdist
-from builder.lock import Pin
 from builder.logged import run_into_log, tail
-from builder.platform import OS, BackendName, Platform
-from builder.recipe import Recipe
-from builder.tasks import BuildTask, TestTask
+from builder.model.lock import Pin
+from builder.model.platform import OS, BackendName, Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.build import apply_patches, reset_dir
+from builder.pipeline.fetch import extract_sdist
+from builder.pipeline.tasks import BuildTask, TestTask
 
 CIBW_PLATFORM = {OS.LINUX: "linux", OS.MACOS: "macos", OS.WINDOWS: "windows"}
 # Windows wheel tags do not follow the arch names (platform.py has the same table).

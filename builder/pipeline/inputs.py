@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from builder import normalize
-from builder.backends import Backend
-from builder.fetch import newest_mtime
-from builder.lock import FRONTEND, Lock, Pin, parse_requirements, sdist_build_requires
-from builder.normalize import ZIP_EPOCH
-from builder.plan import Job
-from builder.store import input_hash
+from builder.model.lock import FRONTEND, Lock, Pin, parse_requirements, sdist_build_requires
+from builder.pipeline import normalize
+from builder.pipeline.backends import Backend
+from builder.pipeline.fetch import newest_mtime
+from builder.pipeline.normalize import ZIP_EPOCH
+from builder.pipeline.plan import Job
+from builder.pipeline.store import input_hash
 
 # The version of what this module hashes. Raise it when the farm starts to build
 # differently in a way no other input says (a new normalization rule, a new flag that

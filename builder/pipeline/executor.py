@@ -13,20 +13,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import collection, system
-from builder import job as jobs_
-from builder import tasks as tasks_
-from builder.backends import backend_for
-from builder.build import network_isolation_works
 from builder.errors import IpwhlError, ScheduleError, SystemPackagesMissing
-from builder.farm import Farm
-from builder.fetch import fetch_sdist
-from builder.inputs import Inputs, build_inputs, reuse_inputs
-from builder.lock import Lock, read_lock
 from builder.metadata import wheel_metadata
-from builder.plan import Job, build_graph, runtime_requirements
-from builder.schedule import BuildWork, Node, Schedule, Status, TestWork
-from builder.store import Record, Store
+from builder.model.farm import Farm
+from builder.model.lock import Lock, read_lock
+from builder.pipeline import collection, system
+from builder.pipeline import job as jobs_
+from builder.pipeline import tasks as tasks_
+from builder.pipeline.backends import backend_for
+from builder.pipeline.build import network_isolation_works
+from builder.pipeline.fetch import fetch_sdist
+from builder.pipeline.inputs import Inputs, build_inputs, reuse_inputs
+from builder.pipeline.plan import Job, build_graph, runtime_requirements
+from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
+from builder.pipeline.store import Record, Store
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,9 +16,9 @@ from functools import cache
 from pathlib import Path
 
 from builder.errors import BuildError
-from builder.lock import Pin
 from builder.logged import run_into_log, tail
-from builder.recipe import Recipe
+from builder.model.lock import Pin
+from builder.model.recipe import Recipe
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.errors import IpwhlError
-from builder.farm import Farm
-from builder.lock import Lock, read_lock
-from builder.plan import build_platform
-from builder.platform import Platform
-from builder.recipe import Recipe
-from builder.store import Record, Store
+from builder.model.farm import Farm
+from builder.model.lock import Lock, read_lock
+from builder.model.platform import Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.plan import build_platform
+from builder.pipeline.store import Record, Store
 
 
 @dataclass(frozen=True, kw_only=True)

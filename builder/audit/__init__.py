@@ -1,0 +1,1 @@
+"""The auditor: rebuild a published tree and explain every difference."""

@@ -1,0 +1,1 @@
+"""Curating the set: whole-set gates, licenses, names, PyPI."""

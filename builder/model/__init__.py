@@ -1,0 +1,1 @@
+"""The farm's inputs as data: recipes, platforms, build locks, loaded and validated."""

@@ -1,0 +1,1 @@
+"""The build pipeline: plan, schedule, fetch, build, repair, normalize, test, store."""
