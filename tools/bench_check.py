@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.commands.build import default_cache
 from builder.commands.check import gather
 from builder.curation.check import check
 from builder.model.farm import load_farm
+from builder.paths import default_cache
 from builder.pipeline.collection import current
 from builder.pipeline.store import Store
 

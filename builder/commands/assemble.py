@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands.build import add_store_options, default_cache, store_path
 from builder.model.farm import load_farm
+from builder.options import add_store_options, cache_path, store_path
 from builder.pipeline.collection import current
 from builder.pipeline.store import Store
 from builder.tree.assemble import assemble
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         out=out,
         platforms=args.platform,
         profile=args.profile,
-        sdist_cache=(args.cache or default_cache()).absolute(),
+        sdist_cache=cache_path(args),
         car=args.car,
         status=args.status.absolute() if args.status else None,
     )

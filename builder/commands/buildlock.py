@@ -3,60 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
-from builder.commands.build import default_cache
+from builder.curation.locks import refresh_locks
 from builder.model.farm import load_farm
-from builder.model.lock import FRONTEND, compile_lock, sdist_build_requires
-from builder.model.platform import OS
-from builder.pipeline.fetch import fetch_sdist
+from builder.options import add_cache_option, cache_path
 from builder.report import Reporter
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("build-lock", help=__doc__)
-    parser.add_argument("--cache", type=Path, default=None, help="sdist download cache")
+    add_cache_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     reporter = Reporter()
-    root = Path(args.root).absolute()
-    farm = load_farm(root)
-    cache = (args.cache or default_cache()).absolute()
-    requirements: dict[str, set[str]] = {}
-    with reporter.stage(f"read the build requirements of {len(farm.recipes)} sdists"):
-        for recipe in farm.recipes.values():
-            sdist = fetch_sdist(recipe, cache)
-            for text in [*sdist_build_requires(sdist), *recipe.requires]:
-                requirements.setdefault(str(Requirement(text)), set()).add(recipe.name)
-        requirements.setdefault(FRONTEND, set()).add("(the build frontend)")
-    lines = [
-        "# The union of every recipe's build requirements; written by `nox -s lock`.",
-        "# Each line names the recipes that need it.",
-    ]
-    for text in sorted(requirements, key=str.lower):
-        lines.append(f"{text}  # {', '.join(sorted(requirements[text]))}")
-    farm.locks.mkdir(exist_ok=True)
-    source = farm.locks / "build-requirements.in"
-    source.write_text("\n".join(lines) + "\n")
-    interpreters = sorted({p.interpreter for p in farm.platforms.values() if p.os is OS.LINUX})
-    uv = shutil.which("uv") or "uv"
-    for interpreter in interpreters:
-        version = f"{interpreter[2]}.{interpreter[3:]}"
-        # Compile beside the final file, then rename: a failed compile keeps the old lock.
-        with (
-            reporter.stage(f"compile locks/{interpreter}.txt for Python {version}"),
-            tempfile.TemporaryDirectory(dir=farm.locks) as tmp,
-        ):
-            out = Path(tmp) / f"{interpreter}.txt"
-            shutil.copy(source, Path(tmp) / source.name)
-            compile_lock(Path(tmp) / source.name, out, python_version=version, uv=uv)
-            out.replace(farm.locks / f"{interpreter}.txt")
-    reporter.console.print(
-        f"{len(requirements)} build requirements locked for {len(interpreters)} interpreters"
-    )
+    farm = load_farm(Path(args.root).absolute())
+    count, interpreters = refresh_locks(farm, cache_path(args), reporter)
+    reporter.console.print(f"{count} build requirements locked for {interpreters} interpreters")
     return 0

@@ -13,98 +13,34 @@ import argparse
 import fnmatch
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
-import tomllib
-from collections.abc import Iterable
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from builder.commands.build import default_cache
+from builder.ci import (
+    find_kubo,
+    job_pins,
+    kubo_daemon,
+    matrix,
+    pin_remotely,
+    planned_platforms,
+    status_table,
+)
+from builder.curation.changes import affected, changed_files, jobs_for, plan_document
 from builder.errors import IpwhlError
-from builder.model.farm import Farm, load_farm
-from builder.model.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
-from builder.model.platform import Platform
+from builder.ipfs.publish import publish
+from builder.model.farm import load_farm
+from builder.options import cache_path
+from builder.paths import DEFAULT_BUILD_ROOT, default_cache, store_dir
 from builder.pipeline import system
 from builder.pipeline.backends import backend_for, cibuildwheel
 from builder.pipeline.fetch import fetch_sdist
 from builder.pipeline.inputs import source_date_epoch
 from builder.pipeline.plan import Job
+from builder.pipeline.run import build_set, exit_code, settings
+from builder.report import Reporter
+from builder.tree.assemble import find_car
 from builder.tree.manifest import MANIFEST, load_manifest
-
-
-@dataclass(frozen=True, kw_only=True)
-class MatrixEntry:
-    group: str  # <os>-<arch>: the platform id without its interpreter
-    runner: str
-    qemu: str  # docker/setup-qemu-action platform, "" when the runner is native
-    backend: str
-    platforms: tuple[str, ...]
-
-
-def group_of(platform_id: str) -> str:
-    return platform_id.rsplit("-", 1)[0]
-
-
-def _runners() -> dict[str, dict[str, str]]:
-    return tomllib.loads(resources.files("builder").joinpath("data/ci-runners.toml").read_text())
-
-
-def matrix(farm: Farm, platform_ids: Iterable[str]) -> list[MatrixEntry]:
-    """One entry per platform group that has work, in id order."""
-    runners = _runners()
-    groups: dict[str, list[Platform]] = {}
-    for pid in sorted(set(platform_ids)):
-        groups.setdefault(group_of(pid), []).append(farm.platforms[pid])
-    entries = []
-    for group, platforms in sorted(groups.items()):
-        if group not in runners:
-            raise IpwhlError(
-                f"no CI runner for platform group {group!r}",
-                fix="add it to builder/data/ci-runners.toml",
-            )
-        backends = sorted({p.backend for p in platforms})
-        entries.append(
-            MatrixEntry(
-                group=group,
-                runner=runners[group]["runner"],
-                qemu=runners[group].get("qemu", ""),
-                backend=",".join(backends),
-                platforms=tuple(p.id for p in platforms),
-            )
-        )
-    return entries
-
-
-def planned_platforms(plan: Any) -> list[str]:
-    """Platform ids named by `ipwhl plan --json` output: a list of jobs or {"jobs": [...]}."""
-    jobs = plan.get("jobs", []) if isinstance(plan, dict) else plan
-    if not isinstance(jobs, list):
-        raise IpwhlError(
-            "the plan is not a list of jobs", fix="pass the output of `ipwhl plan --json`"
-        )
-    found = []
-    for job in jobs:
-        if isinstance(job, dict) and isinstance(job.get("platform"), str):
-            found.append(job["platform"])
-    return found
-
-
-def job_pins(farm: Farm, job: Job, sdist: Path) -> list[Any]:
-    """The locked build requirements of a job, as `builder.inputs.build_inputs` picks them."""
-    who = str(job.recipe.path)
-    requires = sdist_build_requires(sdist) + list(job.recipe.requires) + [FRONTEND]
-    env = job.platform.marker_environment()
-    wanted = [
-        r
-        for r in parse_requirements(requires, who=who)
-        if r.marker is None or r.marker.evaluate(env)
-    ]
-    return read_lock(farm.locks / f"{job.platform.interpreter}.txt").closure(wanted, who=who)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -179,7 +115,7 @@ def _config(root: Path, args: argparse.Namespace) -> int:
             f"no recipe {args.recipe!r} or no platform {args.platform!r}",
             fix="name a file of recipes/ and one of platforms/, without .toml",
         )
-    cache = (args.cache or default_cache()).absolute()
+    cache = cache_path(args)
     sdist = fetch_sdist(recipe, cache)
     job = Job(recipe=recipe, platform=platform)
     out = (args.out or cache / "ci" / platform.id / recipe.name).absolute()
@@ -205,11 +141,11 @@ def _config(root: Path, args: argparse.Namespace) -> int:
 
 def _matrix(root: Path, args: argparse.Namespace) -> int:
     farm = load_farm(root)
-    plan_text = args.plan.read_text() if args.plan is not None else None
+    plan: Any = json.loads(args.plan.read_text()) if args.plan is not None else None
     if args.changed_since.strip("0"):
-        plan_text = _run_plan(root, args.changed_since)
-    if plan_text is not None:
-        ids = [p for p in planned_platforms(json.loads(plan_text)) if p]
+        plan = _run_plan(root, args.changed_since)
+    if plan is not None:
+        ids = [p for p in planned_platforms(plan) if p]
         unknown = sorted(set(ids) - set(farm.platforms))
         if unknown:
             raise IpwhlError(f"the plan names unknown platforms: {', '.join(unknown)}",
@@ -238,58 +174,28 @@ def _matrix(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_plan(root: Path, rev: str) -> str:
-    """`ipwhl plan`, through its command line: the plan's JSON is its interface."""
-    argv = [sys.executable, "-m", "builder", "--root", str(root), "plan"]
-    result = subprocess.run(
-        [*argv, "--changed-since", rev, "--json"], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise IpwhlError(
-            f"`ipwhl plan --changed-since {rev} --json` failed:\n{result.stderr.strip()}",
-            fix="fetch the history the plan compares with (actions/checkout fetch-depth: 0)",
-        )
-    return result.stdout
+def _run_plan(root: Path, rev: str) -> dict[str, Any]:
+    """What `ipwhl plan --changed-since REV --json` prints."""
+    farm = load_farm(root)
+    files = changed_files(root, rev)
+    change = affected(farm, files, rev, default_cache())
+    return plan_document(farm, change, jobs_for(farm, change, []), files, rev)
 
 
 def _build(root: Path, args: argparse.Namespace) -> int:
     """`ipwhl build` restricted to one group; native Linux groups get their apt packages."""
-    from builder import cli
-
     farm = load_farm(root)
     platforms = [p for p in farm.platforms.values() if fnmatch.fnmatch(p.id, f"{args.group}-*")]
     if not platforms:
         raise IpwhlError(f"no platform in group {args.group!r}", fix="see `ipwhl ci-matrix`")
     if any(backend_for(p).host_packages for p in platforms):
         system.install(sorted({pkg for r in farm.recipes.values() for pkg in r.system_packages}))
-    argv = ["--root", str(root), "build", "--platform", f"{args.group}-*", *args.projects]
-    if args.store is not None:
-        argv += ["--store", str(args.store)]
-    return cli.main(argv)
-
-
-def status_table(manifest: dict[str, Any]) -> str:
-    """A Markdown project x platform table: the wheel's sha256 prefix, or why it is missing."""
-    platforms = sorted(manifest.get("platforms", []))
-    projects = manifest.get("projects", {})
-    missing = manifest.get("missing", {})
-    lines = [
-        "| project | version | " + " | ".join(platforms) + " |",
-        "|---|---|" + "---|" * len(platforms),
-    ]
-    for name in sorted(set(projects) | set(missing)):
-        entry = projects.get(name, {})
-        cells = []
-        for pid in platforms:
-            wheel = entry.get("platforms", {}).get(pid)
-            if wheel is not None:
-                cells.append(f"`{wheel['sha256'][:10]}`")
-            elif pid in missing.get(name, {}):
-                cells.append("missing")
-            else:
-                cells.append("")
-        lines.append(f"| {name} | {entry.get('version', '')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    run_settings = settings(
+        store=store_dir(root, args.store), cache=default_cache(), build_root=DEFAULT_BUILD_ROOT,
+        jobs=os.cpu_count() or 1,
+    )  # fmt: skip
+    outcomes = build_set(farm, args.projects, [f"{args.group}-*"], run_settings, Reporter())
+    return exit_code(outcomes)
 
 
 def _summary(root: Path, args: argparse.Namespace) -> int:
@@ -319,20 +225,8 @@ def _summary(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _kubo(explicit: Path | None) -> Path:
-    # Where tools/kubo.sh (nox -s kubo) builds it; keep in step with its version pin.
-    cache = Path(os.environ.get("IPWHL_CACHE", Path.home() / ".cache" / "ipwhl"))
-    candidates = [explicit] if explicit else sorted((cache / "kubo").glob("v*/ipfs"))
-    found = [c for c in candidates if c is not None and c.is_file()]
-    if not found:
-        raise IpwhlError("no kubo binary", fix="run `nox -s kubo` (it builds kubo once)")
-    return found[-1]
-
-
 def _publish(root: Path, args: argparse.Namespace) -> int:
-    """kubo on the runner: a throwaway repo, the daemon, `ipwhl publish`, a remote pin."""
-    from builder import cli
-
+    """kubo on the runner: a throwaway repo, the daemon, publish, a remote pin."""
     endpoint = os.environ.get("PIN_SERVICE_ENDPOINT", "")
     key = os.environ.get("PIN_SERVICE_KEY", "")
     if not endpoint or not key:
@@ -340,29 +234,11 @@ def _publish(root: Path, args: argparse.Namespace) -> int:
             "PIN_SERVICE_ENDPOINT and PIN_SERVICE_KEY are not set",
             fix="set them from the repository's secrets (an IPFS Pinning Service API)",
         )
-    ipfs = _kubo(args.kubo)
-    with tempfile.TemporaryDirectory(prefix="ipwhl-kubo-") as repo:
-        env = {**os.environ, "IPFS_PATH": repo, "IPFS_TELEMETRY": "off"}
-        subprocess.run([str(ipfs), "init", "--profile", "server"], env=env, check=True)
-        daemon = subprocess.Popen([str(ipfs), "daemon"], env=env, stdout=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 120
-            while not (Path(repo) / "api").exists():
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise IpwhlError("kubo's daemon did not start", fix="run `ipfs daemon` by hand")
-                time.sleep(0.5)
-            os.environ["IPFS_PATH"] = repo  # `ipwhl publish` finds the API through it
-            argv = ["--root", str(root), "publish"] + ([str(args.car)] if args.car else [])
-            if (status := cli.main(argv)) != 0:
-                return status
-            cid = (root / "public" / "cid.txt").read_text().strip()
-            service = [str(ipfs), "pin", "remote"]
-            subprocess.run([*service, "service", "add", "ipwhl", endpoint, key], env=env,
-                           check=True, capture_output=True)  # fmt: skip
-            # Keep the key out of logs: only the CID and the service name are printed.
-            subprocess.run([*service, "add", "--service=ipwhl", f"--name=ipwhl-{cid}", cid],
-                           env=env, check=True)  # fmt: skip
-        finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
+    ipfs = find_kubo(args.kubo)
+    car = args.car if args.car else find_car(root)
+    with kubo_daemon(ipfs) as (api, env):
+        done = publish(car, api=api)
+        print(f"published: {done.cid} ({done.blocks} blocks, pinned on the runner)")
+        pin_remotely(ipfs, env, str(done.cid), endpoint=endpoint, key=key)
+        print(f"pinned remotely: {done.cid}")
     return 0

@@ -7,8 +7,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from builder.commands.new import python_versions
 from builder.curation import pypi
+from builder.curation.draft import python_versions
 from builder.errors import PyPIError
 from builder.model.farm import load_farm
 from builder.model.recipe import Recipe

@@ -9,29 +9,12 @@ those (`build.depends`, transitively). Prints a table grouped by platform, or JS
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
-import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.requirements import Requirement
-
-from builder.commands.build import default_cache
-from builder.commands.bump import build_dependents
-from builder.errors import CurationError, IpwhlError
-from builder.model.farm import Farm, load_farm
-from builder.model.lock import FRONTEND, Lock, read_lock
-from builder.pipeline.plan import Job, plan_jobs
-
-
-@dataclass(frozen=True, kw_only=True)
-class Change:
-    """Why a recipe must be rebuilt on some platforms."""
-
-    recipes: Mapping[str, frozenset[str]]  # recipe -> platform ids
-    reasons: Mapping[str, str]  # recipe -> why
+from builder.curation.changes import affected, changed_files, jobs_for, plan_document
+from builder.model.farm import load_farm
+from builder.options import add_cache_option, cache_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,172 +26,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--platform", action="append", default=[], help="only platforms matching this glob"
     )
     parser.add_argument("--json", action="store_true", help="JSON for a CI matrix")
-    parser.add_argument("--cache", type=Path, default=None, help="sdist download cache")
-
-
-def _git(root: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(root), *argv], capture_output=True, text=True, check=False
-    )
-
-
-def changed_files(root: Path, rev: str) -> list[str]:
-    """Paths under recipes/, platforms/ and locks/ that differ from `rev` (committed,
-    staged, unstaged or untracked)."""
-    diff = _git(root, "diff", "--name-only", rev, "--", "recipes", "platforms", "locks")
-    if diff.returncode != 0:
-        raise CurationError(
-            f"git cannot compare with {rev!r}: {diff.stderr.strip()}",
-            fix="fetch enough history (fetch-depth: 0) or name an existing revision",
-        )
-    others = _git(root, "ls-files", "--others", "--exclude-standard", "recipes", "platforms")
-    return sorted({*diff.stdout.split(), *others.stdout.split()})
-
-
-def _old_lock(root: Path, rev: str, path: str) -> Lock | None:
-    shown = _git(root, "show", f"{rev}:{path}")
-    if shown.returncode != 0:
-        return None
-    tmp = root / "locks" / f".plan-{path.rsplit('/', 1)[-1]}"
-    try:
-        tmp.write_text(shown.stdout)
-        return read_lock(tmp)
-    except IpwhlError:
-        return None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def affected(farm: Farm, files: list[str], rev: str, cache: Path) -> Change:
-    from builder.commands.check import _build_requires
-
-    targets: dict[str, set[str]] = {}
-    reasons: dict[str, str] = {}
-
-    def add(name: str, platform_ids: set[str], why: str) -> None:
-        if name in farm.recipes and platform_ids:
-            targets.setdefault(name, set()).update(platform_ids)
-            reasons.setdefault(name, why)
-
-    def selected(name: str) -> set[str]:
-        return {p for p in farm.platforms if farm.recipes[name].selects(p)}
-
-    build_requires = None
-    for path in files:
-        parts = path.split("/")
-        if parts[0] == "recipes" and len(parts) == 2 and path.endswith(".toml"):
-            name = parts[1][:-5]
-            if name in farm.recipes:
-                add(name, selected(name), "recipe changed")
-        elif parts[:2] == ["recipes", "patches"] and len(parts) > 3:
-            if parts[2] in farm.recipes:
-                add(parts[2], selected(parts[2]), "patches changed")
-        elif parts[0] == "platforms" and path.endswith(".toml"):
-            pid = parts[1][:-5]
-            for name, recipe in farm.recipes.items():
-                if pid in farm.platforms and recipe.selects(pid):
-                    add(name, {pid}, f"platform {pid} changed")
-        elif parts[0] == "locks" and path.endswith(".txt"):
-            interpreter = parts[1][:-4]
-            if build_requires is None:
-                build_requires = _build_requires(farm, cache)
-            _lock_changes(
-                farm,
-                root_rev=(farm.root, rev, path),
-                interpreter=interpreter,
-                build_requires=build_requires,
-                add=add,
-            )
-    for name in sorted(targets):
-        for dependent in build_dependents(farm.recipes, [name]):
-            add(dependent, set(targets[name]), f"builds against {name}")
-    return Change(recipes={n: frozenset(p) for n, p in targets.items()}, reasons=dict(reasons))
-
-
-def _lock_changes(
-    farm: Farm,
-    *,
-    root_rev: tuple[Path, str, str],
-    interpreter: str,
-    build_requires: Mapping[str, tuple[str, ...] | None],
-    add: object,
-) -> None:
-    """Recipes whose locked build requirements changed pins on this interpreter."""
-    root, rev, path = root_rev
-    try:
-        new = read_lock(root / path)
-    except IpwhlError:
-        return
-    old = _old_lock(root, rev, path)
-    old_lines = {p.line() for p in old.pins.values()} if old else set()
-    changed = {n for n, p in new.pins.items() if p.line() not in old_lines}
-    platforms = [p for p in farm.platforms.values() if p.interpreter == interpreter]
-    for name, recipe in farm.recipes.items():
-        on = {p.id for p in platforms if recipe.selects(p.id)}
-        texts = build_requires.get(name)
-        if texts is None:
-            hit = True  # sdist not at hand: rebuild rather than guess
-        else:
-            reqs = [Requirement(t) for t in [*texts, *recipe.requires, FRONTEND]]
-            reqs = [r for r in reqs if r.name not in recipe.depends]
-            try:
-                pins = new.closure(reqs, who=name)
-            except IpwhlError:
-                hit = True  # `ipwhl check` reports it; the build will fail loudly
-            else:
-                hit = any(p.name in changed for p in pins)
-        if hit:
-            add(name, on, f"locks/{interpreter}.txt pins changed")  # type: ignore[operator]
-
-
-def jobs_for(farm: Farm, change: Change, globs: list[str]) -> list[Job]:
-    platforms = [
-        p
-        for p in farm.platforms.values()
-        if not globs or any(fnmatch.fnmatchcase(p.id, g) for g in globs)
-    ]
-    recipes = {n: farm.recipes[n] for n in change.recipes}
-    return [
-        job
-        for job in plan_jobs(recipes, platforms, farm.pure_platform)
-        if job.platform.id in change.recipes[job.recipe.name]
-        or (job.reuses is None and job.recipe.pure)  # the pure build every reuse needs
-    ]
+    add_cache_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.root).absolute()
     farm = load_farm(root)
     files = changed_files(root, args.changed_since)
-    cache = (args.cache or default_cache()).absolute()
+    cache = cache_path(args)
     change = affected(farm, files, args.changed_since, cache)
     jobs = jobs_for(farm, change, args.platform)
     by_platform: dict[str, list[str]] = {}
     for job in jobs:
         by_platform.setdefault(job.platform.id, []).append(job.recipe.name)
     if args.json:
-        document = {
-            "changed_since": args.changed_since,
-            "changed_files": files,
-            "jobs": [
-                {
-                    "project": j.recipe.name,
-                    "platform": j.platform.id,
-                    "backend": str(j.platform.backend),
-                    "reuses": j.reuses,
-                    "reason": change.reasons[j.recipe.name],
-                }
-                for j in jobs
-            ],
-            "include": [
-                {
-                    "platform": pid,
-                    "backend": str(farm.platforms[pid].backend),
-                    "projects": " ".join(sorted(names)),
-                }
-                for pid, names in sorted(by_platform.items())
-            ],
-        }
+        document = plan_document(farm, change, jobs, files, args.changed_since)
         print(json.dumps(document, indent=2))
         return 0
     if not jobs:

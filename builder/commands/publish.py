@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from builder.errors import PublishError
 from builder.ipfs.gateway import DEFAULT_API, DEFAULT_GATEWAY
 from builder.ipfs.publish import publish
+from builder.tree.assemble import find_car
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,17 +41,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="create the --ipns-key key if the node lacks it (default: an error, so a "
         "typo never starts a new channel)",
     )  # fmt: skip
-
-
-def find_car(root: Path) -> Path:
-    public = root / "public"
-    cars = sorted(public.glob("*.car")) if public.is_dir() else []
-    if len(cars) != 1:
-        raise PublishError(
-            f"{public} holds {len(cars)} CAR files; expected the one `ipwhl assemble` wrote",
-            fix="run `ipwhl assemble`, or name the CAR: `ipwhl publish PATH.car`",
-        )
-    return cars[0]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from builder.errors import PublishError
 from builder.ipfs.car import BlockStore, write_dag_car
 from builder.ipfs.multiformats import Cid
 from builder.ipfs.unixfs import CidProfile, DagRef, Importer, get_profile
@@ -160,3 +161,14 @@ def assemble(
         files=len(plan.files),
         missing=plan.missing,
     )
+
+
+def find_car(root: Path) -> Path:
+    public = root / "public"
+    cars = sorted(public.glob("*.car")) if public.is_dir() else []
+    if len(cars) != 1:
+        raise PublishError(
+            f"{public} holds {len(cars)} CAR files; expected the one `ipwhl assemble` wrote",
+            fix="run `ipwhl assemble`, or name the CAR: `ipwhl publish PATH.car`",
+        )
+    return cars[0]

@@ -1,0 +1,166 @@
+"""The CI workflow's logic, so that no step lives only in YAML: the build matrix, one
+group's build, the job summary's table, and publishing from a runner through kubo and a
+pinning service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from builder.errors import IpwhlError
+from builder.model.farm import Farm
+from builder.model.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
+from builder.model.platform import Platform
+from builder.paths import default_cache
+from builder.pipeline.plan import Job
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatrixEntry:
+    group: str  # <os>-<arch>: the platform id without its interpreter
+    runner: str
+    qemu: str  # docker/setup-qemu-action platform, "" when the runner is native
+    backend: str
+    platforms: tuple[str, ...]
+
+
+def group_of(platform_id: str) -> str:
+    return platform_id.rsplit("-", 1)[0]
+
+
+def runners() -> dict[str, dict[str, str]]:
+    return tomllib.loads(resources.files("builder").joinpath("data/ci-runners.toml").read_text())
+
+
+def matrix(farm: Farm, platform_ids: Iterable[str]) -> list[MatrixEntry]:
+    """One entry per platform group that has work, in id order."""
+    table = runners()
+    groups: dict[str, list[Platform]] = {}
+    for pid in sorted(set(platform_ids)):
+        groups.setdefault(group_of(pid), []).append(farm.platforms[pid])
+    entries = []
+    for group, platforms in sorted(groups.items()):
+        if group not in table:
+            raise IpwhlError(
+                f"no CI runner for platform group {group!r}",
+                fix="add it to builder/data/ci-runners.toml",
+            )
+        backends = sorted({p.backend for p in platforms})
+        entries.append(
+            MatrixEntry(
+                group=group,
+                runner=table[group]["runner"],
+                qemu=table[group].get("qemu", ""),
+                backend=",".join(backends),
+                platforms=tuple(p.id for p in platforms),
+            )
+        )
+    return entries
+
+
+def planned_platforms(plan: Any) -> list[str]:
+    """Platform ids named by `ipwhl plan --json` output: a list of jobs or {"jobs": [...]}."""
+    jobs = plan.get("jobs", []) if isinstance(plan, dict) else plan
+    if not isinstance(jobs, list):
+        raise IpwhlError(
+            "the plan is not a list of jobs", fix="pass the output of `ipwhl plan --json`"
+        )
+    found = []
+    for job in jobs:
+        if isinstance(job, dict) and isinstance(job.get("platform"), str):
+            found.append(job["platform"])
+    return found
+
+
+def job_pins(farm: Farm, job: Job, sdist: Path) -> list[Any]:
+    """The locked build requirements of a job, as `builder.inputs.build_inputs` picks them."""
+    who = str(job.recipe.path)
+    requires = sdist_build_requires(sdist) + list(job.recipe.requires) + [FRONTEND]
+    env = job.platform.marker_environment()
+    wanted = [
+        r
+        for r in parse_requirements(requires, who=who)
+        if r.marker is None or r.marker.evaluate(env)
+    ]
+    return read_lock(farm.locks / f"{job.platform.interpreter}.txt").closure(wanted, who=who)
+
+
+def status_table(manifest: dict[str, Any]) -> str:
+    """A Markdown project x platform table: the wheel's sha256 prefix, or why it is missing."""
+    platforms = sorted(manifest.get("platforms", []))
+    projects = manifest.get("projects", {})
+    missing = manifest.get("missing", {})
+    lines = [
+        "| project | version | " + " | ".join(platforms) + " |",
+        "|---|---|" + "---|" * len(platforms),
+    ]
+    for name in sorted(set(projects) | set(missing)):
+        entry = projects.get(name, {})
+        cells = []
+        for pid in platforms:
+            wheel = entry.get("platforms", {}).get(pid)
+            if wheel is not None:
+                cells.append(f"`{wheel['sha256'][:10]}`")
+            elif pid in missing.get(name, {}):
+                cells.append("missing")
+            else:
+                cells.append("")
+        lines.append(f"| {name} | {entry.get('version', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def find_kubo(explicit: Path | None) -> Path:
+    """The ipfs binary: `explicit`, else the newest one tools/kubo.sh built in the cache."""
+    candidates = [explicit] if explicit else sorted((default_cache() / "kubo").glob("v*/ipfs"))
+    found = [c for c in candidates if c is not None and c.is_file()]
+    if not found:
+        raise IpwhlError("no kubo binary", fix="run `nox -s kubo` (it builds kubo once)")
+    return found[-1]
+
+
+def _run(argv: Sequence[str], env: dict[str, str], what: str, *, secret: bool = False) -> None:
+    result = subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        shown = what if secret else " ".join(argv)  # never echo a key
+        raise IpwhlError(
+            f"`{shown}` failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}",
+            fix="check the kubo repository and the pinning service settings",
+        )
+
+
+@contextmanager
+def kubo_daemon(ipfs: Path, *, timeout: float = 120) -> Iterator[tuple[str, dict[str, str]]]:
+    """A throwaway kubo repository and its running daemon: (RPC multiaddr, environment)."""
+    with tempfile.TemporaryDirectory(prefix="ipwhl-kubo-") as repo:
+        env = {**os.environ, "IPFS_PATH": repo, "IPFS_TELEMETRY": "off"}
+        _run([str(ipfs), "init", "--profile", "server"], env, "ipfs init")
+        daemon = subprocess.Popen([str(ipfs), "daemon"], env=env, stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + timeout
+            api = Path(repo) / "api"
+            while not api.exists():
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise IpwhlError("kubo's daemon did not start", fix="run `ipfs daemon` by hand")
+                time.sleep(0.5)
+            yield api.read_text().strip(), env
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=60)
+
+
+def pin_remotely(ipfs: Path, env: dict[str, str], cid: str, *, endpoint: str, key: str) -> None:
+    """Pin `cid` through an IPFS Pinning Service API; the key never reaches a log."""
+    service = [str(ipfs), "pin", "remote"]
+    _run([*service, "service", "add", "ipwhl", endpoint, key], env,
+         "ipfs pin remote service add ipwhl <endpoint> <key>", secret=True)  # fmt: skip
+    _run([*service, "add", "--service=ipwhl", f"--name=ipwhl-{cid}", cid], env,
+         f"ipfs pin remote add {cid}")  # fmt: skip

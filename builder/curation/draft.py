@@ -1,0 +1,398 @@
+"""Drafting a recipe from PyPI: what `ipwhl new` writes for a maintainer to review.
+
+The draft is what a maintainer would write by hand: the newest release whose sdist
+admits every interpreter in platforms/, its sdist URL and sha256, the SPDX license from
+its metadata (License-Expression, else classifiers, else the license text), imports
+guessed from its top-level packages, `pure` from its wheels on PyPI (else from the
+sdist), and Debian packages for the C headers it includes but does not ship.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from importlib import resources
+from pathlib import Path
+
+from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from builder.curation import pypi
+from builder.curation.licenses import license_classifiers
+from builder.errors import CurationError
+from builder.model.farm import Farm
+from builder.model.platform import Platform
+
+_NOT_IMPORTS = {
+    "test",
+    "tests",
+    "testing",
+    "doc",
+    "docs",
+    "example",
+    "examples",
+    "bench",
+    "benchmarks",
+    "benchmark",
+    "tools",
+    "scripts",
+    "setup",
+    "conftest",
+    "noxfile",
+    "tasks",
+    "build",
+    "dist",
+    "ci",
+    "fuzz",
+    "fuzzing",
+    "_build",
+}
+_RUST_BACKENDS = ("maturin", "setuptools_rust", "setuptools-rust")
+_COMPILED_BACKENDS = ("mesonpy", "scikit_build_core", "pybind11", "cmake")
+# Both forms: Cython writes `#include "libxml/tree.h"` for a system header too.
+_INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Draft:
+    name: str
+    version: str
+    license: str
+    url: str
+    sha256: str
+    pure: bool
+    system_packages: tuple[str, ...]
+    imports: tuple[str, ...]
+    requires_dist: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    def toml(self) -> str:
+        lines = [
+            "[project]",
+            f"name = {json.dumps(self.name)}",
+            f"version = {json.dumps(self.version)}",
+            f"license = {json.dumps(self.license)}",
+            "",
+            "[source]",
+            f"url = {json.dumps(self.url)}",
+            f"sha256 = {json.dumps(self.sha256)}",
+            "",
+            "[build]",
+            f"pure = {'true' if self.pure else 'false'}",
+        ]
+        if self.system_packages:
+            lines.append(f"system-packages = {json.dumps(list(self.system_packages))}")
+        lines += ["", "[test]", f"imports = {json.dumps(list(self.imports))}", ""]
+        return "\n".join(lines)
+
+
+def guess_license(meta: Message, members: dict[str, bytes | None], texts: list[str]) -> str:
+    """SPDX from License-Expression, else exact classifiers, else the license text."""
+    expression = meta.get("License-Expression")
+    if expression:
+        return canonicalize_license_expression(expression)
+    mapping = license_classifiers()
+    ids, bsd = [], False
+    for classifier in meta.get_all("Classifier") or []:
+        if classifier in mapping:
+            ids.append(mapping[classifier])
+        bsd |= classifier == "License :: OSI Approved :: BSD License"
+    if ids:
+        return " AND ".join(dict.fromkeys(ids))
+    field = (meta.get("License") or "").strip()
+    if field and "\n" not in field and len(field) < 60:
+        try:
+            return canonicalize_license_expression(_LICENSE_ALIASES.get(field.lower(), field))
+        except InvalidLicenseExpression:
+            pass
+    text = " ".join(" ".join(texts).split())
+    if bsd or "Redistribution and use in source and binary forms" in text:
+        return (
+            "BSD-3-Clause"
+            if "Neither the name" in text or "names of its" in text
+            else ("BSD-2-Clause")
+        )
+    if "Permission is hereby granted, free of charge" in text:
+        return "MIT"
+    if "Apache License" in text and "Version 2.0" in text:
+        return "Apache-2.0"
+    if "Permission to use, copy, modify, and/or distribute" in text:
+        return "ISC"
+    raise CurationError(
+        "cannot tell the license from the metadata or the license text",
+        fix="read the sdist's license file and write project.license (SPDX) by hand",
+    )
+
+
+_LICENSE_ALIASES = {
+    "mit license": "MIT",
+    "apache 2.0": "Apache-2.0",
+    "apache-2": "Apache-2.0",
+    "apache license 2.0": "Apache-2.0",
+    "apache license, version 2.0": "Apache-2.0",
+    "apache software license": "Apache-2.0",
+    "psf": "PSF-2.0",
+    "mpl 2.0": "MPL-2.0",
+    "lgpl": "LGPL-2.1-or-later",
+}
+
+
+def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...]:
+    """Top-level import names: egg-info's top_level.txt, else packages and modules found
+    at the root or under src/ (never tests, docs, setup scripts)."""
+    for rel, data in sorted(members.items()):
+        if rel.endswith(".egg-info/top_level.txt") and rel.count("/") <= 2 and data:
+            found = [n.strip() for n in data.decode().splitlines() if n.strip()]
+            names = [n for n in found if not n.startswith("_") and n not in _NOT_IMPORTS]
+            if names or found:
+                return _prefer(name, names or found)
+    packages, modules = set(), set()
+    for rel in members:
+        parts = rel.split("/")
+        if parts[0] == "src":
+            parts = parts[1:]
+        if len(parts) == 2 and parts[1] == "__init__.py":
+            packages.add(parts[0])
+        elif len(parts) == 1 and parts[0].endswith(".py"):
+            modules.add(parts[0][:-3])
+        elif len(parts) == 2 and parts[1].endswith(".py") and parts[0] not in packages:
+            # A namespace package (ruamel/yaml/...) has no __init__.py at its root.
+            pass
+    # Beside a package, root modules are build helpers (hatch_build.py, setup.py).
+    candidates = packages or modules
+    found = sorted(
+        n
+        for n in candidates
+        if n.isidentifier() and not n.startswith("_") and n.lower() not in _NOT_IMPORTS
+    )
+    if not found:
+        raise CurationError(
+            f"cannot tell what {name} installs (no top_level.txt, no package at the root)",
+            fix="write test.imports by hand",
+        )
+    return _prefer(name, found)
+
+
+def _prefer(name: str, found: list[str]) -> tuple[str, ...]:
+    """The import named like the project first (`_argon2_cffi_bindings` for
+    argon2-cffi-bindings), then the public ones; at most three."""
+    key = name.replace("-", "_")
+
+    def named(n: str) -> bool:
+        return n.lower().lstrip("_") in (key, key.split("_")[-1])
+
+    ordered = [n for n in found if named(n)] + [
+        n for n in sorted(found) if not named(n) and not n.startswith("_")
+    ]
+    return tuple(ordered[:3] or found[:1])
+
+
+def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
+    """PyPI's own wheels say it best; without them, look for compiled sources."""
+    backend = _backend(members)
+    # Cargo.toml alone is not enough: zstandard ships an optional Rust crate beside C.
+    if any(b in backend for b in _RUST_BACKENDS):
+        raise CurationError(
+            f"{release.name} builds Rust code",
+            fix="the farm has no Rust toolchain pinned yet; leave it out for now",
+        )
+    if release.wheels:
+        kinds = {
+            all(t.platform == "any" for t in parse_wheel_filename(w.filename)[3])
+            for w in release.wheels
+        }
+        if kinds == {True, False}:
+            # A pure fallback beside compiled wheels would serve some interpreters a
+            # second wheel (the one-wheel-per-platform gate); a maintainer must choose.
+            raise CurationError(
+                f"{release.name} {release.version} ships both pure and compiled wheels",
+                fix="pick a release with one kind (`ipwhl new NAME VERSION`), or write the "
+                "recipe by hand with build.env that forces one kind on every interpreter",
+            )
+        return kinds == {True}
+    if any(b in backend for b in _COMPILED_BACKENDS):
+        return False
+    setup = members.get("setup.py") or b""
+    if b"ext_modules" in setup or b"Extension(" in setup:
+        return False
+    return not any(
+        rel.endswith((".c", ".cc", ".cpp", ".pyx")) and not rel.startswith(("tests/", "doc"))
+        for rel in members
+    )
+
+
+def _backend(members: dict[str, bytes | None]) -> str:
+    raw = members.get("pyproject.toml")
+    if not raw:
+        return ""
+    try:
+        system = tomllib.loads(raw.decode()).get("build-system", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return ""
+    return " ".join([str(system.get("build-backend", "")), *map(str, system.get("requires", []))])
+
+
+def guess_system_packages(members: dict[str, bytes | None]) -> tuple[str, ...]:
+    """Debian packages for `#include <...>` headers the sdist does not ship itself."""
+    text = resources.files("builder").joinpath("data/system-headers.toml").read_text()
+    table: dict[str, str] = tomllib.loads(text)["headers"]
+    shipped = {rel.rsplit("/", 1)[-1] for rel in members}
+    shipped_dirs = {part for rel in members for part in rel.split("/")[:-1]}
+    needed = set()
+    for rel, data in members.items():
+        if not data or not rel.endswith((".c", ".cc", ".cpp", ".cxx", ".h", ".pyx", ".pxd")):
+            continue
+        for header in _INCLUDE.findall(data):
+            include = header.decode(errors="replace")
+            top = include.split("/", 1)[0] + "/" if "/" in include else include
+            if top in table and top.rstrip("/") not in shipped_dirs and include not in shipped:
+                needed.add(table[top])
+    return tuple(sorted(needed))
+
+
+# ---- drafting: network and the cache --------------------------------------------------
+
+
+def python_versions(farm: Farm) -> list[str]:
+    return sorted(
+        {p.python_version for p in farm.platforms.values()},
+        key=lambda v: tuple(map(int, v.split("."))),
+    )
+
+
+def draft(
+    name: str, version: str | None, farm: Farm, cache: Path, license_: str | None = None
+) -> Draft:
+    versions = python_versions(farm)
+    release = pypi.choose(name, versions, version)
+    assert release.sdist is not None  # choose() only returns releases with an sdist
+    sdist = pypi.download(release.sdist, cache)
+    members = pypi.sdist_members(sdist)
+    meta = pypi.core_metadata(release, sdist)
+    notes: list[str] = []
+    requires_python = meta.get("Requires-Python")
+    if requires_python and not pypi.File(
+        filename="",
+        url="",
+        sha256="",
+        requires_python=requires_python,
+        yanked=False,
+        has_metadata=False,
+    ).admits(versions):
+        raise CurationError(
+            f"{name} {release.version} requires Python {requires_python}",
+            fix=f"pick an older release: `ipwhl new {name} VERSION`",
+        )
+    license_texts = [
+        pypi.read_member(sdist, rel).decode("utf-8", "replace")
+        for rel in members
+        if rel.count("/") <= 1 and rel.rsplit("/", 1)[-1].upper().startswith(("LICEN", "COPYING"))
+    ][:3]
+    project = canonicalize_name(meta.get("Name") or name)
+    imports = guess_imports(project, members)
+    dotted = (meta.get("Name") or "").lower()
+    package_dir = dotted.replace(".", "/") + "/"
+    if (
+        "." in dotted
+        and imports
+        and imports[0] == dotted.split(".", 1)[0]
+        and any(rel.removeprefix("src/").startswith(package_dir) for rel in members)
+    ):
+        imports = (dotted,)  # ruamel.yaml: the namespace alone would import nothing
+    return Draft(
+        name=project,
+        version=str(release.version),
+        license=canonicalize_license_expression(license_)
+        if license_
+        else guess_license(meta, members, license_texts),
+        url=release.sdist.url,
+        sha256=release.sdist.sha256,
+        pure=guess_pure(release, members),
+        system_packages=guess_system_packages(members),
+        imports=imports,
+        requires_dist=tuple(meta.get_all("Requires-Dist") or ()),
+        notes=tuple(notes),
+    )
+
+
+def needed_dependencies(draft_: Draft, platforms: list[Platform]) -> list[Requirement]:
+    """Requirements that apply (without extras) on at least one platform."""
+    found = []
+    for text in draft_.requires_dist:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker is None or any(
+            req.marker.evaluate({**p.marker_environment(), "extra": ""}) for p in platforms
+        ):
+            found.append(req)
+    return found
+
+
+def _version_for(req: Requirement, versions: list[str]) -> str | None:
+    """The newest fit release the requirement accepts (None: the newest fit one)."""
+    if not req.specifier:
+        return None
+    for release in pypi.candidates(req.name, versions):
+        if req.specifier.contains(release.version):
+            return str(release.version)
+    raise CurationError(
+        f"no release of {req.name} meets {req} and admits Python {', '.join(versions)}",
+        fix="pick another version of the project that needs it",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drafted:
+    """One recipe written by `draft_set`, and the project that needed it ("" if asked)."""
+
+    draft: Draft
+    needed_by: str
+
+
+def draft_set(
+    name: str,
+    version: str | None,
+    farm: Farm,
+    cache: Path,
+    *,
+    license_: str | None,
+    with_deps: bool,
+    write: Callable[[Draft], None],
+) -> tuple[list[Drafted], list[str]]:
+    """Draft `name` (and, `with_deps`, every dependency the set lacks), calling `write`
+    for each draft as it is made. Returns the drafts and the dependencies left out."""
+    platforms = list(farm.platforms.values())
+    known = set(farm.recipes)
+    first = canonicalize_name(name)
+    if first in known:
+        raise CurationError(
+            f"recipes/{first}.toml exists",
+            fix=f"use `ipwhl bump {first}` to move it to another release",
+        )
+    todo: list[tuple[str, str | None, str]] = [(first, version, "")]
+    made: list[Drafted] = []
+    missing: list[str] = []
+    while todo:
+        project, wanted, why = todo.pop(0)
+        if project in known:
+            continue
+        recipe = draft(project, wanted, farm, cache, license_ if not why else None)
+        known.add(recipe.name)
+        write(recipe)
+        made.append(Drafted(draft=recipe, needed_by=why))
+        for req in needed_dependencies(recipe, platforms):
+            dep = canonicalize_name(req.name)
+            if dep in known or any(dep == t[0] for t in todo):
+                continue
+            if with_deps:
+                todo.append((dep, _version_for(req, python_versions(farm)), recipe.name))
+            else:
+                missing.append(f"{req} (needed by {recipe.name})")
+    return made, missing

@@ -1,0 +1,35 @@
+"""Command-line options more than one command takes, declared once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from builder.paths import cache_dir, store_dir
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="the local store (default: <root>/store, or $IPWHL_STORE)",
+    )
+    add_cache_option(parser)
+
+
+def add_cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="download cache for sdists (default: ~/.cache/ipwhl or $IPWHL_CACHE)",
+    )
+
+
+def store_path(args: argparse.Namespace) -> Path:
+    return store_dir(Path(args.root), args.store)
+
+
+def cache_path(args: argparse.Namespace) -> Path:
+    return cache_dir(args.cache)

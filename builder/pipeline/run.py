@@ -1,0 +1,103 @@
+"""A build run as the commands ask for it: which jobs, on which platforms, and running them.
+
+`ipwhl build`, `ipwhl new` and the CI steps all build through `build_set`, so that a run
+looks and behaves the same whoever starts it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import InputError, Problem
+from builder.model.farm import Farm
+from builder.model.platform import Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.backends import why_not_buildable
+from builder.pipeline.executor import Outcome, execute
+from builder.pipeline.plan import Job, plan_jobs
+from builder.pipeline.schedule import Status
+from builder.pipeline.tasks import Settings
+from builder.report import Reporter
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    recipes: dict[str, Recipe]
+    buildable: list[Platform]
+    unbuildable: dict[str, str]  # platform id (or "pure recipes") -> why not here
+    jobs: list[Job]
+
+
+def select(farm: Farm, projects: Sequence[str], globs: Sequence[str]) -> Selection:
+    """The jobs for `projects` (all if empty) on the platforms matching `globs` (all if
+    empty) that this machine can build; the others are named with the reason."""
+    unknown = sorted(set(projects) - set(farm.recipes))
+    if unknown:
+        raise InputError(
+            [
+                Problem(
+                    code="A001",
+                    file=farm.root / "recipes",
+                    field=name,
+                    message="no such recipe",
+                    fix=f"write recipes/{name}.toml, or `ipwhl new {name}`",
+                )
+                for name in unknown
+            ]
+        )
+    recipes = {n: r for n, r in farm.recipes.items() if not projects or n in projects}
+    platforms = [
+        p
+        for p in farm.platforms.values()
+        if not globs or any(fnmatch.fnmatch(p.id, g) for g in globs)
+    ]
+    unbuildable = {p.id: why for p in platforms if (why := why_not_buildable(p))}
+    buildable = [p for p in platforms if p.id not in unbuildable]
+    if farm.pure_platform.id in unbuildable or why_not_buildable(farm.pure_platform):
+        # Pure wheels are built once, on their one platform, and reused elsewhere.
+        recipes = {n: r for n, r in recipes.items() if not r.pure}
+        unbuildable["pure recipes"] = f"built on {farm.pure_platform.id}"
+    every = [p for p in farm.platforms.values() if not why_not_buildable(p)]
+    jobs = plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every)
+    return Selection(recipes=recipes, buildable=buildable, unbuildable=unbuildable, jobs=jobs)
+
+
+def settings(*, store: Path, cache: Path, build_root: Path, jobs: int) -> Settings:
+    return Settings(
+        store=store,
+        cache=cache,
+        build_root=build_root.absolute(),
+        uv=shutil.which("uv") or "uv",
+        jobs=jobs,
+    )
+
+
+def build_set(
+    farm: Farm,
+    projects: Sequence[str],
+    globs: Sequence[str],
+    run_settings: Settings,
+    reporter: Reporter,
+) -> list[Outcome]:
+    """Plan, then run every job, reporting as it goes; ends with the closing table."""
+    with reporter.stage("plan"):
+        chosen = select(farm, projects, globs)
+        reporter.console.print(
+            f"{len(chosen.jobs)} jobs: {len(chosen.recipes)} recipes x "
+            f"{len(chosen.buildable)} platforms, {run_settings.jobs} at a time"
+        )
+    with (
+        reporter.stage("fetch, build, repair, normalize, test, store"),
+        reporter.jobs(len(chosen.jobs)),
+    ):
+        outcomes = execute(farm, chosen.jobs, run_settings, on_outcome=reporter.outcome)
+    reporter.table(outcomes, chosen.unbuildable, farm.root)
+    return outcomes
+
+
+def exit_code(outcomes: Sequence[Outcome]) -> int:
+    return 1 if any(o.status in (Status.FAILED, Status.SKIPPED) for o in outcomes) else 0
