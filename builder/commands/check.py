@@ -7,7 +7,8 @@ import fnmatch
 import json
 from pathlib import Path
 
-from builder.curation.check import Report, check
+from builder.curation.check import check
+from builder.curation.facts import Report
 from builder.curation.view import gather
 from builder.model.farm import load_farm
 from builder.options import add_store_options, cache_path, store_path

@@ -21,8 +21,8 @@ from packaging.version import Version
 
 from builder.atomic import write_atomic
 from builder.curation import pypi
-from builder.curation.check import WheelFacts
 from builder.curation.draft import python_versions
+from builder.curation.facts import WheelFacts
 from builder.curation.view import gather
 from builder.errors import CurationError
 from builder.model.farm import Farm

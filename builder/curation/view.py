@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from builder.atomic import write_atomic
-from builder.curation.check import SetView, WheelFacts
+from builder.curation.facts import SetView, WheelFacts
 from builder.curation.licenses import load_allowlist
 from builder.errors import IpwhlError, MetadataError
 from builder.metadata import Metadata, metadata_name

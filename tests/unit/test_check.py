@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from builder.curation.check import Report, SetView, WheelFacts, check
+from builder.curation.check import check
+from builder.curation.facts import Report, SetView, WheelFacts
 from builder.curation.licenses import license_ids, load_allowlist
 from builder.model.farm import Farm, load_farm
 from builder.model.lock import Lock, Pin
