@@ -8,15 +8,14 @@ import os
 import subprocess
 import tempfile
 import time
-import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from builder.errors import IpwhlError
+from builder.model.data import tables
 from builder.model.farm import Farm
 from builder.model.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
 from builder.model.platform import Platform
@@ -38,7 +37,7 @@ def group_of(platform_id: str) -> str:
 
 
 def runners() -> dict[str, dict[str, str]]:
-    return tomllib.loads(resources.files("builder").joinpath("data/ci-runners.toml").read_text())
+    return tables("ci-runners.toml", required=("runner",))
 
 
 def matrix(farm: Farm, platform_ids: Iterable[str]) -> list[MatrixEntry]:

@@ -179,6 +179,12 @@ class CibuildwheelError(BuildError):
     exit_code = ExitCode.FAILED
 
 
+class DataError(IpwhlError):
+    """A data file of the farm (builder/data/*.toml) is malformed."""
+
+    exit_code = ExitCode.INPUT
+
+
 class SystemPackagesMissing(IpwhlError):
     """Debian packages a recipe needs are not installed on this machine."""
 

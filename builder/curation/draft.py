@@ -15,7 +15,6 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
-from importlib import resources
 from pathlib import Path
 
 from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
@@ -25,6 +24,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from builder.curation import pypi
 from builder.curation.licenses import license_classifiers
 from builder.errors import CurationError
+from builder.model.data import string_table
 from builder.model.farm import Farm
 from builder.model.platform import Platform
 
@@ -239,8 +239,7 @@ def _backend(members: dict[str, bytes | None]) -> str:
 
 def guess_system_packages(members: dict[str, bytes | None]) -> tuple[str, ...]:
     """Debian packages for `#include <...>` headers the sdist does not ship itself."""
-    text = resources.files("builder").joinpath("data/system-headers.toml").read_text()
-    table: dict[str, str] = tomllib.loads(text)["headers"]
+    table = string_table("system-headers.toml", "headers")
     shipped = {rel.rsplit("/", 1)[-1] for rel in members}
     shipped_dirs = {part for rel in members for part in rel.split("/")[:-1]}
     needed = set()

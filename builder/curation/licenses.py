@@ -7,10 +7,12 @@ on the allowlist; `ipwhl new` maps trove classifiers to SPDX ids with the same f
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+
+from builder.model.data import data_path, string_table, strings
+
+_FILE = "licenses.toml"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,19 +23,15 @@ class Allowlist:
 
 
 def load_allowlist() -> Allowlist:
-    ref = resources.files("builder").joinpath("data/licenses.toml")
-    data = tomllib.loads(ref.read_text())
     return Allowlist(
-        licenses=frozenset(data["allowed"]),
-        exceptions=frozenset(data["exceptions"]),
-        path=Path(str(ref)),
+        licenses=frozenset(strings(_FILE, "allowed")),
+        exceptions=frozenset(strings(_FILE, "exceptions")),
+        path=data_path(_FILE),
     )
 
 
 def license_classifiers() -> dict[str, str]:
-    text = resources.files("builder").joinpath("data/licenses.toml").read_text()
-    classifiers: dict[str, str] = tomllib.loads(text)["classifiers"]
-    return classifiers
+    return string_table(_FILE, "classifiers")
 
 
 _LICENSE_TOKEN = re.compile(r"[^\s()]+")

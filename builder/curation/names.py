@@ -8,10 +8,10 @@ homoglyphs (`0`/`o`, `1`/`l`/`i`, `rn`/`m`, `vv`/`w`) and separators are folded.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+
+from builder.model.data import strings
 
 # Short names differ in one letter from too many real projects to flag (six, py, h11):
 # below this length only the look-alike rule applies.
@@ -75,8 +75,7 @@ class Clash:
 
 @cache
 def well_known() -> frozenset[str]:
-    text = resources.files("builder").joinpath("data/well-known.toml").read_text()
-    return frozenset(tomllib.loads(text)["names"])
+    return frozenset(strings("well-known.toml", "names"))
 
 
 def clashes(names: dict[str, tuple[str, ...]], known: frozenset[str] | None = None) -> list[Clash]:

@@ -50,3 +50,13 @@ def test_the_cycle_check_sees_function_level_imports(tmp_path: Path) -> None:
     (package / "b.py").write_text("def f():\n    from builder.a import x\n")
     assert import_graph(package) == {"builder": set(), "builder.a": {"builder.b"},
                                      "builder.b": {"builder.a"}}  # fmt: skip
+
+
+def test_no_module_is_over_500_lines() -> None:
+    """A module past 500 lines is two modules (STYLE.md)."""
+    long = {
+        str(p.relative_to(PACKAGE.parent)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 500
+    }
+    assert long == {}

@@ -25,7 +25,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -36,6 +35,7 @@ from packaging.utils import canonicalize_name
 
 from builder.errors import CibuildwheelError
 from builder.logged import run_into_log, tail
+from builder.model.data import tables
 from builder.model.lock import Pin
 from builder.model.platform import OS, BackendName, Platform
 from builder.model.recipe import Recipe
@@ -126,8 +126,7 @@ def image(platform: Platform) -> tuple[str, str]:
 
 @cache
 def _system_package_names() -> dict[str, dict[str, str]]:
-    text = importlib.resources.files("builder").joinpath("data/system-packages.toml").read_text()
-    return tomllib.loads(text)
+    return tables("system-packages.toml")
 
 
 def before_all(recipe: Recipe, platform: Platform) -> str:
