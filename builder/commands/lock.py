@@ -11,13 +11,13 @@ from builder.errors import PylockError
 from builder.ipfs.gateway import DEFAULT_GATEWAY, Gateway
 from builder.ipfs.multiformats import Cid
 from builder.ipfs.unixfs import cid_of_path
+from builder.tomlwrite import dumps
 from builder.tree.manifest import MANIFEST
 from builder.tree.pylock import (
     GatewayTree,
     LocalTree,
     TreeFiles,
     document,
-    dumps,
     make_lock,
     parse_manifest,
 )

@@ -12,17 +12,16 @@ from hypothesis import strategies as st
 
 from builder.errors import PylockError, TamperedError
 from builder.ipfs.gateway import Gateway
+from builder.tomlwrite import dumps, toml_string
 from builder.tree.pylock import (
     LocalTree,
     document,
-    dumps,
     environment_marker,
     make_lock,
     parse_manifest,
     parse_requirements,
     platform_from_id,
     resolve,
-    toml_string,
 )
 
 CID = "bafybeidkcpcgprak2gynn2pzggltw7d7hno2shbv3huydw65qc22l24x5y"

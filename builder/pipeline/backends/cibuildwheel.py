@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.resources
-import json
 import os
 import platform as host
 import shlex
@@ -42,6 +41,7 @@ from builder.model.recipe import Recipe
 from builder.pipeline.build import apply_patches, reset_dir
 from builder.pipeline.fetch import extract_sdist
 from builder.pipeline.tasks import BuildTask, TestTask
+from builder.tomlwrite import TomlValue, inline
 
 CIBW_PLATFORM = {OS.LINUX: "linux", OS.MACOS: "macos", OS.WINDOWS: "windows"}
 # Windows wheel tags do not follow the arch names (platform.py has the same table).
@@ -78,9 +78,9 @@ class Config:
     repair_wheel_command: str
     test_command: str
 
-    def options(self) -> dict[str, object]:
+    def options(self) -> dict[str, TomlValue]:
         """The `[tool.cibuildwheel]` table, in cibuildwheel's option names."""
-        table: dict[str, object] = {
+        table: dict[str, TomlValue] = {
             "build": self.identifier,
             "archs": [self.archs],
             "build-frontend": FRONTEND,
@@ -255,22 +255,6 @@ def make_config(
     )
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        # A JSON string is a valid TOML basic string (same escapes, \uXXXX included).
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        pairs = (f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + ", ".join(pairs) + " }" if value else "{}"
-    raise TypeError(f"no TOML form for {value!r}")
-
-
 def render(config: Config) -> str:
     """The configuration file: `[tool.cibuildwheel]`, read with --config-file."""
     lines = [
@@ -278,7 +262,7 @@ def render(config: Config) -> str:
         f"# cibuildwheel --platform {config.platform} --config-file <this file> <sdist>",
         "[tool.cibuildwheel]",
     ]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in config.options().items()]
+    lines += [f"{key} = {inline(value)}" for key, value in config.options().items()]
     return "\n".join(lines) + "\n"
 
 
