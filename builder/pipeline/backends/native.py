@@ -142,7 +142,7 @@ class NativeBackend:
             log=log,
             isolate_network=task.isolate_network,
         )
-        _check_purity(task, wheel, log)
+        _refuse_a_mislabelled_wheel(task, wheel, log)
         (directory / "repaired").mkdir()
         return repair.repair_wheel(
             wheel,
@@ -218,7 +218,7 @@ def _interpreter(platform: Platform) -> Interpreter:
     return found
 
 
-def _check_purity(task: BuildTask, wheel: Path, log: Path) -> None:
+def _refuse_a_mislabelled_wheel(task: BuildTask, wheel: Path, log: Path) -> None:
     job = task.job
     pure = repair.is_pure(wheel)
     # A platform tag is not proof of an extension: setuptools tags a wheel by the
