@@ -231,7 +231,7 @@ def check_licenses(view: SetView, unchecked: list[str]) -> list[Problem]:
                     f"{wheel.filename} carries no license file (.dist-info/licenses/ or "
                     "LICENSE*/COPYING* in .dist-info/)",
                     "the license requires its text to travel with the code: add a patch "
-                    f"under recipes/patches/{recipe.name}/ declaring license-files, and ask "
+                    f"under recipes/patches/{owner.name}/ declaring license-files, and ask "
                     "upstream to ship it",
                 )
             )

@@ -153,6 +153,15 @@ def test_license_files_must_travel_with_the_wheel(tmp_path: Path) -> None:
     assert "app-1.0.0-py3-none-any.whl carries no license file" in only(report, "C041")
 
 
+def test_the_license_file_fix_names_the_wheels_own_recipe(tmp_path: Path) -> None:
+    # "zeta" sorts after "app": a fix naming the last recipe seen would name zeta.
+    farm = farm_of(tmp_path, pure_recipe("app"), pure_recipe("zeta"))
+    wheels = everywhere(wheel("app", licenses=())) + everywhere(wheel("zeta"))
+    found = only(check(view_of(farm, wheels)), "C041")
+    assert found.startswith("app.toml: ") and "recipes/patches/app/" in found
+    assert "zeta" not in found
+
+
 @pytest.mark.parametrize(
     ("names", "flagged", "other", "code"),
     [
