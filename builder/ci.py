@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from builder.errors import IpwhlError
 from builder.model.data import tables
 from builder.model.farm import Farm
@@ -117,9 +119,20 @@ def status_table(manifest: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _version_key(text: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(text))
+    except InvalidVersion:
+        return (0, text)  # not a release name: older than any release
+
+
 def find_kubo(explicit: Path | None) -> Path:
     """The ipfs binary: `explicit`, else the newest one tools/kubo.sh built in the cache."""
-    candidates = [explicit] if explicit else sorted((default_cache() / "kubo").glob("v*/ipfs"))
+    built = sorted(
+        (default_cache() / "kubo").glob("v*/ipfs"),
+        key=lambda p: _version_key(p.parent.name.removeprefix("v")),
+    )
+    candidates = [explicit] if explicit else built
     found = [c for c in candidates if c is not None and c.is_file()]
     if not found:
         raise IpwhlError("no kubo binary", fix="run `nox -s kubo` (it builds kubo once)")

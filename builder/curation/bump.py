@@ -76,7 +76,9 @@ def edit_recipe(text: str, *, version: str, url: str, sha256: str) -> str:
     """The recipe with its pin moved: only these three values change."""
     replacements = {"version": version, "url": url, "sha256": sha256}
     for key, value in replacements.items():
-        pattern = re.compile(rf'^(\s*{key}\s*=\s*)"[^"\n]*"', re.M)
+        # Only a one-line basic string, escapes and all, with nothing after it but a
+        # comment: a multi-line or literal string is refused, never half replaced.
+        pattern = re.compile(rf'^(\s*{key}\s*=\s*)"(?:[^"\\\n]|\\.)*"(?=\s*(?:#.*)?$)', re.M)
         quoted = json.dumps(value).replace("\\", "\\\\")  # re.subn reads backslashes
         text, count = pattern.subn(rf"\g<1>{quoted}", text, count=1)
         if count != 1:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import fnmatch
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from builder.curation.bump import build_dependents
 from builder.curation.view import build_requires as read_build_requires
@@ -44,7 +45,9 @@ def changed_files(root: Path, rev: str) -> list[str]:
             f"git cannot compare with {rev!r}: {diff.stderr.strip()}",
             fix="fetch enough history (fetch-depth: 0) or name an existing revision",
         )
-    others = _git(root, "ls-files", "--others", "--exclude-standard", "recipes", "platforms")
+    others = _git(
+        root, "ls-files", "--others", "--exclude-standard", "recipes", "platforms", "locks"
+    )
     return sorted({*diff.stdout.split(), *others.stdout.split()})
 
 
@@ -102,7 +105,7 @@ def affected(farm: Farm, files: list[str], rev: str, cache: Path) -> Change:
             )
     for name in sorted(targets):
         for dependent in build_dependents(farm.recipes, [name]):
-            add(dependent, set(targets[name]), f"builds against {name}")
+            add(dependent, targets[name] & selected(dependent), f"builds against {name}")
     return Change(recipes={n: frozenset(p) for n, p in targets.items()}, reasons=dict(reasons))
 
 
@@ -112,7 +115,7 @@ def _lock_changes(
     root_rev: tuple[Path, str, str],
     interpreter: str,
     build_requires: Mapping[str, tuple[str, ...] | None],
-    add: object,
+    add: Callable[[str, set[str], str], None],
 ) -> None:
     """Recipes whose locked build requirements changed pins on this interpreter."""
     root, rev, path = root_rev
@@ -125,21 +128,30 @@ def _lock_changes(
     changed = {n for n, p in new.pins.items() if p.line() not in old_lines}
     platforms = [p for p in farm.platforms.values() if p.interpreter == interpreter]
     for name, recipe in farm.recipes.items():
-        on = {p.id for p in platforms if recipe.selects(p.id)}
         texts = build_requires.get(name)
-        if texts is None:
-            hit = True  # sdist not at hand: rebuild rather than guess
-        else:
-            reqs = [Requirement(t) for t in [*texts, *recipe.requires, FRONTEND]]
-            reqs = [r for r in reqs if r.name not in recipe.depends]
-            try:
-                pins = new.closure(reqs, who=name)
-            except IpwhlError:
-                hit = True  # `ipwhl check` reports it; the build will fail loudly
+        depends = {canonicalize_name(d) for d in recipe.depends}
+        for platform in (p for p in platforms if recipe.selects(p.id)):
+            if texts is None:
+                hit = True  # sdist not at hand: rebuild rather than guess
             else:
-                hit = any(p.name in changed for p in pins)
-        if hit:
-            add(name, on, f"locks/{interpreter}.txt pins changed")  # type: ignore[operator]
+                # The requirements a build on this platform installs, as the build
+                # picks them: markers evaluated, the set's own build dependencies left out.
+                env = platform.marker_environment()
+                reqs = [Requirement(t) for t in [*texts, *recipe.requires, FRONTEND]]
+                reqs = [
+                    r
+                    for r in reqs
+                    if canonicalize_name(r.name) not in depends
+                    and (r.marker is None or r.marker.evaluate(env))
+                ]
+                try:
+                    pins = new.closure(reqs, who=name)
+                except IpwhlError:
+                    hit = True  # `ipwhl check` reports it; the build will fail loudly
+                else:
+                    hit = any(p.name in changed for p in pins)
+            if hit:
+                add(name, {platform.id}, f"locks/{interpreter}.txt pins changed")
 
 
 def jobs_for(farm: Farm, change: Change, globs: list[str]) -> list[Job]:

@@ -1,0 +1,284 @@
+"""The drafting heuristics of `ipwhl new`, on sdist members and metadata built in the test."""
+
+from __future__ import annotations
+
+import tomllib
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from builder.curation.draft import (
+    Draft,
+    guess_imports,
+    guess_license,
+    guess_pure,
+    guess_system_packages,
+    needed_dependencies,
+    python_versions,
+)
+from builder.curation.pypi import File, Release
+from builder.errors import CurationError
+from builder.metadata import parse_headers
+from builder.model.farm import load_farm
+from tests.fixtures.farm_files import SHA, load_real_platforms, load_recipe, make_farm, sdist_url
+
+MIT_TEXT = """Permission is hereby
+    granted, free of charge, to any person obtaining a copy of this software"""
+BSD_PREAMBLE = "Redistribution and use in source and binary forms, with or without modification"
+BSD3_CLAUSE = "Neither the name of the copyright holder nor the names of its contributors"
+APACHE_TEXT = "Apache License\n                           Version 2.0, January 2004"
+ISC_TEXT = "Permission to use, copy, modify, and/or distribute this software for any purpose"
+
+
+def meta(*headers: str) -> Message:
+    lines = ["Metadata-Version: 2.1", "Name: demo", *headers]
+    return parse_headers(("\n".join(lines) + "\n").encode())
+
+
+def wheel(filename: str) -> File:
+    return File(filename=filename, url=f"https://example.invalid/{filename}", sha256="0" * 64,
+                requires_python="", yanked=False, has_metadata=False)  # fmt: skip
+
+
+def release(*wheels: str) -> Release:
+    return Release(name="demo", version=Version("1.0"), sdist=wheel("demo-1.0.tar.gz"),
+                   wheels=tuple(wheel(w) for w in wheels))  # fmt: skip
+
+
+# ---- license --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "texts", "expected"),
+    [
+        # License-Expression wins over classifiers and text, and is canonicalized.
+        (["License-Expression: mit OR apache-2.0",
+          "Classifier: License :: OSI Approved :: GNU General Public License v3 (GPLv3)"],
+         [ISC_TEXT], "MIT OR Apache-2.0"),
+        # Exact classifiers, deduplicated, in order; other classifiers are ignored.
+        (["Classifier: Programming Language :: Python :: 3",
+          "Classifier: License :: OSI Approved :: MIT License",
+          "Classifier: License :: OSI Approved :: Apache Software License",
+          "Classifier: License :: OSI Approved :: MIT License"],
+         [ISC_TEXT], "MIT AND Apache-2.0"),
+        # A short License field, through the aliases or as SPDX itself.
+        (["License: Apache License, Version 2.0"], [MIT_TEXT], "Apache-2.0"),
+        (["License: mpl-2.0"], [], "MPL-2.0"),
+        # "BSD License" is ambiguous: the text decides between 2 and 3 clauses.
+        (["License: BSD", "Classifier: License :: OSI Approved :: BSD License"],
+         [f"{BSD_PREAMBLE}\n{BSD3_CLAUSE}"], "BSD-3-Clause"),
+        (["Classifier: License :: OSI Approved :: BSD License"], [BSD_PREAMBLE], "BSD-2-Clause"),
+        # Not SPDX (UNKNOWN) falls through to the text; lines are rejoined across breaks.
+        (["License: UNKNOWN"], [MIT_TEXT], "MIT"),
+        ([], ["Copyright (c) Someone\n", APACHE_TEXT], "Apache-2.0"),
+        ([], [ISC_TEXT], "ISC"),
+    ],
+)  # fmt: skip
+def test_license_sources_in_order(headers: list[str], texts: list[str], expected: str) -> None:
+    assert guess_license(meta(*headers), {}, texts) == expected
+
+
+def test_license_from_a_multiline_field_is_not_taken_as_spdx() -> None:
+    field = "License: MIT\n        Copyright (c) 2020 Someone"
+    with pytest.raises(CurationError) as caught:
+        guess_license(meta(field), {}, ["This file is free to use."])
+    assert "cannot tell the license" in caught.value.message
+    assert "project.license" in caught.value.fix
+
+
+# ---- imports --------------------------------------------------------------------------
+
+
+def test_imports_from_top_level_txt_drop_private_and_test_names() -> None:
+    members: dict[str, bytes | None] = {
+        "demo.egg-info/top_level.txt": b"tests\n_demo_speedups\ndemo\n\n",
+        "demo/__init__.py": None,
+        "other/__init__.py": None,  # top_level.txt wins over the layout
+        "tests/data/x.egg-info/top_level.txt": b"bogus\n",  # too deep to be the sdist's
+    }
+    assert guess_imports("demo", members) == ("demo",)
+
+
+def test_imports_keep_a_private_name_when_it_is_the_only_one() -> None:
+    members: dict[str, bytes | None] = {
+        "src/argon2_cffi_bindings.egg-info/top_level.txt": b"_ffi_build\n_argon2_cffi_bindings\n",
+    }
+    # Both are private, so both stay candidates; the one named like the project is kept,
+    # the other private one is not (only public names follow the project's own).
+    assert guess_imports("argon2-cffi-bindings", members) == ("_argon2_cffi_bindings",)
+
+
+def test_imports_from_packages_skip_tests_docs_and_build_helpers() -> None:
+    members: dict[str, bytes | None] = dict.fromkeys(
+        [
+            "src/demo_pkg/__init__.py",
+            "src/demo_pkg/core.py",
+            "tests/__init__.py",
+            "docs/conf.py",
+            "benchmarks/__init__.py",
+            "_vendor/__init__.py",
+            "setup.py",
+            "hatch_build.py",  # beside a package, a root module is a build helper
+            "README.md",
+        ]
+    )
+    assert guess_imports("demo-pkg", members) == ("demo_pkg",)
+
+
+def test_imports_from_root_modules_when_there_is_no_package() -> None:
+    members: dict[str, bytes | None] = dict.fromkeys(
+        ["six.py", "setup.py", "conftest.py", "noxfile.py", "documentation.txt"]
+    )
+    assert guess_imports("six", members) == ("six",)
+
+
+def test_imports_put_the_project_first_and_keep_three() -> None:
+    members: dict[str, bytes | None] = dict.fromkeys(
+        f"{n}/__init__.py" for n in ("alpha", "beta", "gamma", "dateutil", "Tests")
+    )
+    assert guess_imports("python-dateutil", members) == ("dateutil", "alpha", "beta")
+
+
+def test_imports_do_not_guess_a_namespace_package() -> None:
+    # ruamel/ has no __init__.py: the layout names no importable package at the root.
+    members: dict[str, bytes | None] = dict.fromkeys(
+        ["ruamel/yaml/__init__.py", "ruamel/yaml/main.py", "setup.py", "tests/test_x.py"]
+    )
+    with pytest.raises(CurationError) as caught:
+        guess_imports("ruamel-yaml", members)
+    assert "ruamel-yaml" in caught.value.message
+    assert "test.imports" in caught.value.fix
+    # Its egg-info says what it installs: the namespace (`ipwhl new` then dots it).
+    members["ruamel.yaml.egg-info/top_level.txt"] = b"ruamel\n"
+    assert guess_imports("ruamel-yaml", members) == ("ruamel",)
+
+
+# ---- pure -----------------------------------------------------------------------------
+
+PYPROJECT = b'[build-system]\nrequires = [%s]\nbuild-backend = "%s"\n'
+C_EXT = {"src/demo/_speedups.c": b"#include <Python.h>\n", "src/demo/__init__.py": None}
+
+
+@pytest.mark.parametrize(
+    ("wheels", "members", "expected"),
+    [
+        # PyPI's wheels decide, whatever the sdist holds.
+        (["demo-1.0-py3-none-any.whl"], C_EXT, True),
+        (["demo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+          "demo-1.0-cp312-cp312-win_amd64.whl"], {"demo/__init__.py": None}, False),
+        # Without wheels: a compiled backend, setup.py extensions, or C sources.
+        ([], {"pyproject.toml": PYPROJECT % (b'"meson-python"', b"mesonpy")}, False),
+        ([], {"pyproject.toml": PYPROJECT % (b'"scikit-build-core"', b"scikit_build_core.build")},
+         False),
+        ([], {"setup.py": b"setup(ext_modules=cythonize('demo/*.pyx'))"}, False),
+        ([], C_EXT, False),
+        ([], {"demo/_fast.pyx": b"", "demo/__init__.py": None}, False),
+        # C files under tests/ or docs are not extensions; neither is a Cargo.toml beside C
+        # (zstandard ships an optional Rust crate), so a setuptools sdist stays pure here.
+        ([], {"tests/helper.c": b"", "docs/example.c": b"", "demo/__init__.py": None}, True),
+        ([], {"pyproject.toml": PYPROJECT % (b'"setuptools"', b"setuptools.build_meta"),
+              "rust/Cargo.toml": b"[package]\n", "demo/__init__.py": None}, True),
+    ],
+)  # fmt: skip
+def test_pure_from_wheels_else_from_the_sdist(
+    wheels: list[str], members: dict[str, bytes | None], expected: bool
+) -> None:
+    assert guess_pure(release(*wheels), members) is expected
+
+
+def test_pure_and_compiled_wheels_together_need_a_maintainer() -> None:
+    both = release("demo-1.0-py3-none-any.whl", "demo-1.0-cp312-cp312-macosx_11_0_arm64.whl")
+    with pytest.raises(CurationError) as caught:
+        guess_pure(both, {})
+    assert caught.value.message == "demo 1.0 ships both pure and compiled wheels"
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        PYPROJECT % (b'"maturin>=1,<2"', b"maturin"),
+        PYPROJECT % (b'"setuptools", "setuptools-rust"', b"setuptools.build_meta"),
+    ],
+)
+def test_rust_backends_are_refused_even_with_pure_wheels(pyproject: bytes) -> None:
+    with pytest.raises(CurationError) as caught:
+        guess_pure(release("demo-1.0-py3-none-any.whl"), {"pyproject.toml": pyproject})
+    assert caught.value.message == "demo builds Rust code"
+
+
+# ---- system packages ------------------------------------------------------------------
+
+
+def test_system_packages_for_included_headers_the_sdist_does_not_ship() -> None:
+    members: dict[str, bytes | None] = {
+        # Cython writes quoted includes for system headers too.
+        "src/lxml/etree.c": b'#include "Python.h"\n  #  include "libxml/tree.h"\n',
+        "src/lxml/xslt.h": b"#include <libxslt/xslt.h>\n#include <libexslt/exslt.h>\n",
+        "src/lxml/compress.cpp": b"#include <zlib.h>\n#include <stdio.h>\n",
+        "src/lxml/huge.c": None,  # not read: too big
+        "src/lxml/setup_helper.py": b"#include <openssl/ssl.h>\n",  # not a C source
+    }
+    assert guess_system_packages(members) == ("libxml2-dev", "libxslt1-dev", "zlib1g-dev")
+
+
+def test_system_packages_skip_headers_the_sdist_ships() -> None:
+    members: dict[str, bytes | None] = {
+        "src/ext.c": b"#include <zlib.h>\n#include <openssl/ssl.h>\n#include <yaml.h>\n",
+        "deps/zlib-1.3/zlib.h": b"",  # the vendored header
+        "vendor/openssl/ssl.h": b"",  # the vendored header directory
+    }
+    assert guess_system_packages(members) == ("libyaml-dev",)
+
+
+# ---- the draft and its dependencies -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("pure", "system"), [(False, ("libffi-dev", "zlib1g-dev")), (True, ())])
+def test_draft_toml_is_a_recipe_the_loader_accepts(
+    tmp_path: Path, pure: bool, system: tuple[str, ...]
+) -> None:
+    draft = Draft(
+        name="demo-pkg", version="1.2.0", license="MIT OR Apache-2.0",
+        url=sdist_url("demo-pkg", "1.2.0"), sha256=SHA, pure=pure, system_packages=system,
+        imports=("demo_pkg", "demo_pkg.sub"), requires_dist=("idna",), notes=("n",),
+    )  # fmt: skip
+    text = draft.toml()
+    assert ("system-packages" in text) is bool(system)
+    recipe = load_recipe(tmp_path / "recipes", text, stem="demo-pkg")
+    assert (recipe.name, recipe.version, recipe.license) == (
+        "demo-pkg",
+        Version("1.2.0"),
+        "MIT OR Apache-2.0",
+    )
+    assert (recipe.url, recipe.sha256, recipe.pure) == (draft.url, SHA, pure)
+    assert recipe.system_packages == system
+    assert recipe.test_imports == ("demo_pkg", "demo_pkg.sub")
+    assert set(tomllib.loads(text)) == {"project", "source", "build", "test"}
+
+
+def test_python_versions_sort_as_numbers(tmp_path: Path) -> None:
+    farm = load_farm(make_farm(tmp_path, {}))  # the repository's own platforms
+    assert python_versions(farm) == ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14"]
+
+
+def test_needed_dependencies_apply_on_some_platform_without_extras() -> None:
+    draft = Draft(
+        name="demo", version="1.0", license="MIT", url="", sha256="", pure=True,
+        system_packages=(), imports=("demo",), notes=(),
+        requires_dist=(
+            "idna>=2.5",
+            "tomli>=1.1; python_version < '3.11'",
+            "importlib-metadata; python_version < '3.8'",
+            "pywin32>=300; sys_platform == 'win32'",
+            "pytest; extra == 'test'",
+            "not a requirement !!",
+        ),
+    )  # fmt: skip
+    linux = list(load_real_platforms("linux-x86_64-cp39", "linux-x86_64-cp312").values())
+    got = [str(r) for r in needed_dependencies(draft, linux)]
+    assert got == ["idna>=2.5", 'tomli>=1.1; python_version < "3.11"']
+    windows = list(load_real_platforms("windows-AMD64-cp312").values())
+    got = [str(r) for r in needed_dependencies(draft, windows)]
+    assert got == ["idna>=2.5", 'pywin32>=300; sys_platform == "win32"']
