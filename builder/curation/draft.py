@@ -9,7 +9,6 @@ sdist), and Debian packages for the C headers it includes but does not ship.
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from builder.errors import CurationError
 from builder.model.data import string_table
 from builder.model.farm import Farm
 from builder.model.platform import Platform
+from builder.tomlwrite import TomlValue, dumps
 
 _NOT_IMPORTS = {
     "test",
@@ -72,23 +72,17 @@ class Draft:
     notes: tuple[str, ...]
 
     def toml(self) -> str:
-        lines = [
-            "[project]",
-            f"name = {json.dumps(self.name)}",
-            f"version = {json.dumps(self.version)}",
-            f"license = {json.dumps(self.license)}",
-            "",
-            "[source]",
-            f"url = {json.dumps(self.url)}",
-            f"sha256 = {json.dumps(self.sha256)}",
-            "",
-            "[build]",
-            f"pure = {'true' if self.pure else 'false'}",
-        ]
+        build: dict[str, TomlValue] = {"pure": self.pure}
         if self.system_packages:
-            lines.append(f"system-packages = {json.dumps(list(self.system_packages))}")
-        lines += ["", "[test]", f"imports = {json.dumps(list(self.imports))}", ""]
-        return "\n".join(lines)
+            build["system-packages"] = list(self.system_packages)
+        return dumps(
+            {
+                "project": {"name": self.name, "version": self.version, "license": self.license},
+                "source": {"url": self.url, "sha256": self.sha256},
+                "build": build,
+                "test": {"imports": list(self.imports)},
+            }
+        )
 
 
 def guess_license(meta: Message, members: dict[str, bytes | None], texts: list[str]) -> str:
