@@ -9,7 +9,6 @@ whose requirement the new version no longer meets.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from builder.errors import CurationError
 from builder.model.farm import Farm
 from builder.model.recipe import Recipe
 from builder.pipeline.store import Store
+from builder.tomlwrite import toml_string
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +79,7 @@ def edit_recipe(text: str, *, version: str, url: str, sha256: str) -> str:
         # Only a one-line basic string, escapes and all, with nothing after it but a
         # comment: a multi-line or literal string is refused, never half replaced.
         pattern = re.compile(rf'^(\s*{key}\s*=\s*)"(?:[^"\\\n]|\\.)*"(?=\s*(?:#.*)?$)', re.M)
-        quoted = json.dumps(value).replace("\\", "\\\\")  # re.subn reads backslashes
+        quoted = toml_string(value).replace("\\", "\\\\")  # re.subn reads backslashes
         text, count = pattern.subn(rf"\g<1>{quoted}", text, count=1)
         if count != 1:
             raise CurationError(
