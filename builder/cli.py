@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return runners[args.command].run(args)
     except IpwhlError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return int(e.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

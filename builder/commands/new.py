@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_build:
         return 0
     reporter = Reporter()
+    farm = load_farm(root)  # with the new recipes
     refresh_locks(farm, cache, reporter)
-    farm = load_farm(root)  # with the new recipes and locks
     run_settings = settings(
         store=store_dir(root, args.store), cache=cache,
         build_root=args.build_root or DEFAULT_BUILD_ROOT, jobs=args.jobs or os.cpu_count() or 1,

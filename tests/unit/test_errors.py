@@ -43,3 +43,10 @@ def test_an_error_keeps_its_exit_code_across_processes() -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is errors.StoreError and copy.exit_code is ExitCode.INTEGRITY
     assert copy.fix == "rebuild"
+
+
+def test_the_command_line_exits_with_the_errors_own_code(tmp_path: Path) -> None:
+    from builder.cli import main
+
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert main(["verify", str(tmp_path), "--out", str(tmp_path / "out")]) == 4
