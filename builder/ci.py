@@ -19,10 +19,8 @@ from packaging.version import InvalidVersion, Version
 from builder.errors import IpwhlError
 from builder.model.data import tables
 from builder.model.farm import Farm
-from builder.model.lock import FRONTEND, parse_requirements, read_lock, sdist_build_requires
 from builder.model.platform import Platform
 from builder.paths import default_cache
-from builder.pipeline.plan import Job
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,19 +78,6 @@ def planned_platforms(plan: Any) -> list[str]:
         if isinstance(job, dict) and isinstance(job.get("platform"), str):
             found.append(job["platform"])
     return found
-
-
-def job_pins(farm: Farm, job: Job, sdist: Path) -> list[Any]:
-    """The locked build requirements of a job, as `builder.inputs.build_inputs` picks them."""
-    who = str(job.recipe.path)
-    requires = sdist_build_requires(sdist) + list(job.recipe.requires) + [FRONTEND]
-    env = job.platform.marker_environment()
-    wanted = [
-        r
-        for r in parse_requirements(requires, who=who)
-        if r.marker is None or r.marker.evaluate(env)
-    ]
-    return read_lock(farm.locks / f"{job.platform.interpreter}.txt").closure(wanted, who=who)
 
 
 def status_table(manifest: dict[str, Any]) -> str:

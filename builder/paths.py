@@ -6,8 +6,17 @@ import os
 from pathlib import Path
 from typing import Final
 
+from uv import find_uv_bin
+
 # Fixed on purpose, outside any checkout: builds in two checkouts must see one path.
 DEFAULT_BUILD_ROOT: Final = Path("/tmp/ipwhl-build")  # noqa: S108
+
+
+def uv_binary() -> str:
+    """The uv the farm was installed with (a pinned dependency), whatever the caller's
+    PATH says: a farm called through a venv's absolute path, pipx or a CI step finds
+    its own tools."""
+    return str(find_uv_bin())
 
 
 def default_cache() -> Path:

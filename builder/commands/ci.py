@@ -19,7 +19,6 @@ from typing import Any
 
 from builder.ci import (
     find_kubo,
-    job_pins,
     kubo_daemon,
     matrix,
     pin_remotely,
@@ -30,14 +29,16 @@ from builder.curation.changes import affected, changed_files, jobs_for, plan_doc
 from builder.errors import IpwhlError
 from builder.ipfs.publish import publish
 from builder.model.farm import load_farm
+from builder.model.lock import read_lock
 from builder.options import cache_path
 from builder.paths import DEFAULT_BUILD_ROOT, default_cache, store_dir
 from builder.pipeline import system
 from builder.pipeline.backends import backend_for, cibuildwheel
 from builder.pipeline.fetch import fetch_sdist
-from builder.pipeline.inputs import source_date_epoch
+from builder.pipeline.inputs import locked_pins, source_date_epoch
 from builder.pipeline.plan import Job
 from builder.pipeline.run import build_set, exit_code, settings
+from builder.pipeline.sdistfacts import sdist_facts
 from builder.report import Reporter
 from builder.tree.assemble import find_car
 from builder.tree.manifest import MANIFEST, load_manifest
@@ -116,21 +117,22 @@ def _config(root: Path, args: argparse.Namespace) -> int:
             fix="name a file of recipes/ and one of platforms/, without .toml",
         )
     cache = cache_path(args)
-    sdist = fetch_sdist(recipe, cache)
+    facts = sdist_facts(fetch_sdist(recipe, cache), recipe.sha256, cache)
     job = Job(recipe=recipe, platform=platform)
+    lock = read_lock(farm.locks / f"{platform.interpreter}.txt")
     out = (args.out or cache / "ci" / platform.id / recipe.name).absolute()
     out.mkdir(parents=True, exist_ok=True)
     constraints = out / "constraints.txt"
     constraints.write_text(
         cibuildwheel.constraints_text(
-            job_pins(farm, job, sdist), cibuildwheel.cibuildwheel_pins(platform.python_version)
+            locked_pins(job, facts, lock), cibuildwheel.cibuildwheel_pins(platform.python_version)
         )
     )
     config = cibuildwheel.make_config(
         recipe,
         platform,
         constraints=constraints,
-        source_date_epoch=source_date_epoch(job, sdist),
+        source_date_epoch=source_date_epoch(job, facts),
         find_links=args.find_links.absolute() if args.find_links else None,
     )
     text = cibuildwheel.render(config)

@@ -12,6 +12,7 @@ from packaging.requirements import Requirement
 from builder.model.farm import Farm
 from builder.model.lock import FRONTEND, compile_lock, sdist_build_requires
 from builder.model.platform import OS
+from builder.paths import uv_binary
 from builder.pipeline.fetch import fetch_sdist
 from builder.report import Reporter
 
@@ -37,7 +38,7 @@ def refresh_locks(farm: Farm, cache: Path, reporter: Reporter) -> tuple[int, int
     source = farm.locks / "build-requirements.in"
     source.write_text("\n".join(lines) + "\n")
     interpreters = sorted({p.interpreter for p in farm.platforms.values() if p.os is OS.LINUX})
-    uv = shutil.which("uv") or "uv"
+    uv = uv_binary()
     for interpreter in interpreters:
         version = f"{interpreter[2]}.{interpreter[3:]}"
         with (

@@ -6,18 +6,17 @@ and `plan`.
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
-from builder.atomic import write_atomic
 from builder.curation.facts import SetView, WheelFacts
 from builder.curation.licenses import load_allowlist
 from builder.errors import IpwhlError, MetadataError
 from builder.metadata import Metadata, metadata_name
 from builder.model.farm import Farm
-from builder.model.lock import Lock, read_lock, sdist_build_requires
+from builder.model.lock import Lock, read_lock
 from builder.pipeline.collection import current
+from builder.pipeline.sdistfacts import memo_path, sdist_facts
 from builder.pipeline.store import Record, Store
 
 _LICENSE_NAMES = ("LICEN", "COPYING", "NOTICE", "COPYRIGHT", "AUTHORS")
@@ -61,23 +60,17 @@ def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> Whe
 def build_requires(farm: Farm, cache: Path) -> dict[str, tuple[str, ...] | None]:
     """[build-system] requires per recipe, from the sdist in the download cache.
 
-    Memoized beside the sdists by sdist sha256 (content-addressed, so never stale):
-    reading 60 tarballs on every PR would cost more than all the gates together.
+    None for a recipe whose sdist is not in the cache (and was never read here).
     """
     found: dict[str, tuple[str, ...] | None] = {}
-    memo_dir = cache / "build-requires"
     for recipe in farm.recipes.values():
-        memo = memo_dir / f"{recipe.sha256}.json"
-        if memo.is_file():
-            found[recipe.name] = tuple(json.loads(memo.read_text()))
-            continue
         sdist = cache / "sdists" / recipe.sha256 / recipe.sdist_filename
-        if not sdist.is_file():
-            found[recipe.name] = None
-            continue
-        requires = sdist_build_requires(sdist)
-        write_atomic(memo, json.dumps(requires))
-        found[recipe.name] = tuple(requires)
+        known = memo_path(cache, recipe.sha256).is_file()
+        found[recipe.name] = (
+            sdist_facts(sdist, recipe.sha256, cache).build_requires
+            if known or sdist.is_file()
+            else None
+        )
     return found
 
 

@@ -26,6 +26,7 @@ from builder.pipeline.fetch import fetch_sdist
 from builder.pipeline.inputs import Inputs, build_inputs, reuse_inputs
 from builder.pipeline.plan import Job, build_graph, runtime_requirements
 from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
+from builder.pipeline.sdistfacts import sdist_facts
 from builder.pipeline.store import Record, Store
 
 
@@ -272,7 +273,9 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
             inputs = build_inputs(
                 job,
                 backend=backend,
-                sdist=run.sdists[job.recipe.name],
+                sdist=sdist_facts(
+                    run.sdists[job.recipe.name], job.recipe.sha256, run.settings.cache
+                ),
                 sdist_sha256=job.recipe.sha256,
                 lock=run.lock_for(job.platform.interpreter),
                 depends=depends,

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from builder.model.lock import FRONTEND, Lock, Pin, parse_requirements, sdist_build_requires
+from builder.model.lock import FRONTEND, Lock, Pin, parse_requirements
 from builder.pipeline import normalize
 from builder.pipeline.backends import Backend
-from builder.pipeline.fetch import newest_mtime
 from builder.pipeline.normalize import ZIP_EPOCH
 from builder.pipeline.plan import Job
+from builder.pipeline.sdistfacts import SdistFacts
 from builder.pipeline.store import input_hash
 
 # The version of what this module hashes. Raise it when the farm starts to build
@@ -35,34 +35,40 @@ class Inputs:
     source_date_epoch: int = ZIP_EPOCH
 
 
-def source_date_epoch(job: Job, sdist: Path) -> int:
+def source_date_epoch(job: Job, facts: SdistFacts) -> int:
     """The recipe's, else the newest file time in the sdist: a property of the source."""
     if job.recipe.source_date_epoch is not None:
         return job.recipe.source_date_epoch
-    return max(newest_mtime(sdist), ZIP_EPOCH)
+    return max(facts.newest_mtime, ZIP_EPOCH)
+
+
+def locked_pins(job: Job, facts: SdistFacts, lock: Lock) -> tuple[Pin, ...]:
+    """The lock's pins a job builds with: what its sdist and recipe ask for (markers
+    evaluated for its platform) and the frontend, with everything they need."""
+    who = f"{job.recipe.path}"
+    requires = [*facts.build_requires, *job.recipe.requires, FRONTEND]
+    env = job.platform.marker_environment()
+    wanted = [
+        r
+        for r in parse_requirements(requires, who=who)
+        if r.marker is None or r.marker.evaluate(env)
+    ]
+    return tuple(lock.closure(wanted, who=who))
 
 
 def build_inputs(
     job: Job,
     *,
     backend: Backend,
-    sdist: Path,
+    sdist: SdistFacts,
     sdist_sha256: str,
     lock: Lock,
     depends: dict[str, str],
     build_root: Path,
     isolate_network: bool,
 ) -> Inputs:
-    who = f"{job.recipe.path}"
     recipe, platform = job.recipe, job.platform
-    requires = sdist_build_requires(sdist) + list(recipe.requires) + [FRONTEND]
-    env = platform.marker_environment()
-    wanted = [
-        r
-        for r in parse_requirements(requires, who=who)
-        if r.marker is None or r.marker.evaluate(env)
-    ]
-    pins = tuple(lock.closure(wanted, who=who))
+    pins = locked_pins(job, sdist, lock)
     epoch = source_date_epoch(job, sdist)
     interpreter = backend.interpreter(platform)
     values: dict[str, Any] = {

@@ -7,7 +7,6 @@ looks and behaves the same whoever starts it.
 from __future__ import annotations
 
 import fnmatch
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from builder.errors import InputError, Problem
 from builder.model.farm import Farm
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
+from builder.paths import uv_binary
 from builder.pipeline.backends import why_not_buildable
 from builder.pipeline.executor import Outcome, execute
 from builder.pipeline.plan import Job, plan_jobs
@@ -71,7 +71,7 @@ def settings(*, store: Path, cache: Path, build_root: Path, jobs: int) -> Settin
         store=store,
         cache=cache,
         build_root=build_root.absolute(),
-        uv=shutil.which("uv") or "uv",
+        uv=uv_binary(),
         jobs=jobs,
     )
 

@@ -22,6 +22,7 @@ from builder.pipeline import normalize
 from builder.pipeline.backends import backend_for
 from builder.pipeline.inputs import build_inputs
 from builder.pipeline.plan import Job
+from builder.pipeline.sdistfacts import sdist_facts
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc
 
 GOLDEN = Path(__file__).parent / "golden" / "inputs.json"
@@ -96,7 +97,7 @@ def _inputs(job: Job, sdist: Path) -> dict[str, Any]:
     return build_inputs(
         job,
         backend=backend_for(job.platform),
-        sdist=sdist,
+        sdist=sdist_facts(sdist, "1" * 64, sdist.parent / "cache"),
         sdist_sha256="1" * 64,
         lock=_lock(),
         depends={},
@@ -143,3 +144,15 @@ def test_a_flag_changes_the_jobs_it_touches_and_a_normalizer_constant_changes_al
     assert ext["shaping"]["environment"]["DEMO_FLAG"] == "1"
     assert "DEMO_FLAG" not in before["pure on linux-x86_64-cp312"]["shaping"]["environment"]
     assert "--config-setting=--build-option=--fast" in ext["shaping"]["frontend"]
+
+
+def test_sdist_facts_are_read_once_and_kept_by_sha256(tmp_path: Path) -> None:
+    sdist = _sdist(tmp_path / "demo-1.0.0.tar.gz")
+    cache = tmp_path / "cache"
+    first = sdist_facts(sdist, "2" * 64, cache)
+    assert first.newest_mtime == 1700000000 and first.build_requires == ("setuptools",)
+    sdist.unlink()  # a second read needs only the memo: the bytes it came from are fixed
+    assert sdist_facts(sdist, "2" * 64, cache) == first
+    (cache / "sdist-facts" / f"{'2' * 64}.json").write_text("{damaged")
+    with pytest.raises(FileNotFoundError):  # a damaged memo is recomputed, not trusted
+        sdist_facts(sdist, "2" * 64, cache)

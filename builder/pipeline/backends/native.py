@@ -40,7 +40,8 @@ def tool_env(settings: Settings) -> dict[str, str]:
         "UV_NO_CONFIG": "1",
         "LANG": "C.UTF-8",
     }
-    for key in ("UV_CACHE_DIR", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "SSL_CERT_FILE"):
+    passed = ("UV_CACHE_DIR", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "SSL_CERT_FILE", "SSL_CERT_DIR")
+    for key in passed:
         if key in os.environ:
             env[key] = os.environ[key]
     return env
