@@ -27,7 +27,12 @@ class BackendName(StrEnum):
     CIBUILDWHEEL = "cibuildwheel"
 
 
-KEYS = {"os", "arch", "interpreter", "policy", "backend", "libc", "builds-pure"}
+class ToolchainName(StrEnum):
+    HOST = "host"  # this machine's cc, glibc and -dev packages (being retired)
+    ZIG = "zig"  # the pinned zig of builder/data/toolchains.toml
+
+
+KEYS = {"os", "arch", "interpreter", "policy", "backend", "libc", "builds-pure", "toolchain"}
 _INTERPRETER = re.compile(r"(cp|pp)(3)(\d{1,2})")
 _ARCHES = {
     OS.LINUX: {"x86_64", "aarch64", "i686", "ppc64le", "s390x", "armv7l"},
@@ -50,6 +55,7 @@ class Platform:
     backend: BackendName
     libc: str = "glibc"
     builds_pure: bool = False
+    toolchain: ToolchainName = ToolchainName.HOST  # what compiles on the native backend
     path: Path = field(compare=False)
     file_sha256: str
 
@@ -116,6 +122,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
     raw_backend = fields.get("backend", str, default="native") or "native"
     libc = fields.get("libc", str, default="glibc") or "glibc"
     builds_pure = bool(fields.get("builds-pure", bool, default=False))
+    raw_toolchain = fields.get("toolchain", str, default="host") or "host"
 
     os_ = OS(raw_os) if raw_os in OS.__members__.values() else None
     if raw_os and os_ is None:
@@ -133,6 +140,14 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
             field="backend",
             message=f"{raw_backend!r} is not a known backend",
             fix=f"use one of: {', '.join(BackendName)}",
+        )
+    if raw_toolchain not in ToolchainName.__members__.values():
+        collector.add(
+            code="P004",
+            file=path,
+            field="toolchain",
+            message=f"{raw_toolchain!r} is not a known toolchain",
+            fix=f"use one of: {', '.join(ToolchainName)}",
         )
     if os_ is not None and arch and arch not in _ARCHES[os_]:
         collector.add(
@@ -178,6 +193,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
         backend=BackendName(raw_backend),
         libc=libc,
         builds_pure=builds_pure,
+        toolchain=ToolchainName(raw_toolchain),
         path=path,
         file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )

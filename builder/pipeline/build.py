@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -32,8 +33,15 @@ class BuildEnv:
 
 
 def backend_env(
-    recipe: Recipe, *, venv: Path, source: Path, home: Path, source_date_epoch: int
+    recipe: Recipe,
+    *,
+    venv: Path,
+    source: Path,
+    home: Path,
+    source_date_epoch: int,
+    compilers: Mapping[str, str] | None = None,
 ) -> BuildEnv:
+    """`compilers`: the toolchain's CC, CXX, LDSHARED, ... (none: the interpreter's own)."""
     prefix_map = f"-ffile-prefix-map={source}=."
     variables = {
         "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
@@ -53,6 +61,7 @@ def backend_env(
         "LDFLAGS": "-Wl,--strip-debug -Wl,--build-id=none",
         "PIP_NO_INDEX": "1",
         "UV_OFFLINE": "1",
+        **(compilers or {}),
     }
     variables.update(dict(recipe.env))
     return BuildEnv(variables=tuple(sorted(variables.items())))

@@ -7,12 +7,12 @@ import os
 import shutil
 import stat
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from builder.atomic import atomic_path
 from builder.errors import ChecksumMismatch, FetchError, UnsafeArchive
 from builder.model.recipe import Recipe
 
@@ -20,31 +20,30 @@ _CHUNK = 1 << 20
 
 
 def fetch_sdist(recipe: Recipe, cache: Path) -> Path:
-    """Return the cached sdist for `recipe`, downloading it if needed.
+    """Return the cached sdist for `recipe`, downloading it if needed."""
+    return fetch_by_hash(
+        recipe.url,
+        recipe.sha256,
+        cache / "sdists" / recipe.sha256 / recipe.sdist_filename,
+        what=f"{recipe.path}: source.sha256",
+        fix="if the upstream file really changed, review it and update source.sha256; "
+        "otherwise the download was tampered with",
+    )
 
-    The cache is keyed by the pinned sha256: a file is moved into place only after its
-    bytes hash to the pin, so a cached file is always a verified one.
-    """
-    target = cache / "sdists" / recipe.sha256 / recipe.sdist_filename
+
+def fetch_by_hash(url: str, sha256: str, target: Path, *, what: str, fix: str) -> Path:
+    """`target`, downloaded from `url` if absent. The cache is keyed by the pinned sha256:
+    a file is moved into place only after its bytes hash to the pin, so a cached file is
+    always a verified one, and a file that does not match is never kept."""
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".part-", delete=False) as tmp:
-        try:
-            digest = _download(recipe.url, tmp)
-        except BaseException:
-            Path(tmp.name).unlink(missing_ok=True)
-            raise
-    if digest != recipe.sha256:
-        Path(tmp.name).unlink()
-        raise ChecksumMismatch(
-            f"{recipe.path}: source.sha256: {recipe.url} has sha256 {digest}, "
-            f"the recipe pins {recipe.sha256}",
-            fix="if the upstream file really changed, review it and update source.sha256; "
-            "otherwise the download was tampered with",
-        )
-    Path(tmp.name).chmod(0o644)
-    Path(tmp.name).replace(target)
+    with atomic_path(target) as tmp:
+        with tmp.open("wb") as out:
+            digest = _download(url, out)
+        if digest != sha256:
+            raise ChecksumMismatch(
+                f"{what}: {url} has sha256 {digest}, the pin is {sha256}", fix=fix
+            )
     return target
 
 

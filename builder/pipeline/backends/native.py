@@ -18,9 +18,9 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from builder.errors import BuildError, InterpreterNotFound
-from builder.model.platform import OS, BackendName, Platform
+from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import build, repair
+from builder.pipeline import build, repair, toolchain
 from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import extract_sdist
 from builder.pipeline.interpreters import Interpreter, find_interpreter
@@ -90,26 +90,35 @@ class NativeBackend:
 
     def toolchain(self, recipe: Recipe, platform: Platform) -> dict[str, str]:
         """What compiles and links: nothing for a pure recipe."""
-        return {} if recipe.pure else dict(_host_toolchain())
+        if recipe.pure:
+            return {}
+        if platform.toolchain is ToolchainName.ZIG:
+            return toolchain.pinned_zig().describe(toolchain.target(platform))
+        return dict(_host_toolchain())
 
     def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:
         """How this backend turns a source tree into a wheel, by meaning: the frontend's
         command, the environment the backend sees (job paths as placeholders: the build
         root is an input of its own) and the repair step."""
         placeholder = Path("$JOB")
+        compiled = not recipe.pure and platform.toolchain is ToolchainName.ZIG
         env = build.backend_env(
             recipe,
             venv=placeholder / "env",
             source=placeholder / "sdist",
             home=placeholder / "home",
             source_date_epoch=0,
+            compilers=toolchain.compiler_env(placeholder / "toolchain") if compiled else None,
         ).as_dict()
         env.pop("SOURCE_DATE_EPOCH")  # an input of its own
-        return {
+        shaping: dict[str, Any] = {
             "frontend": build.frontend_argv(recipe),
             "environment": env,
             "repair": repair.describe(platform) if not recipe.pure else {},
         }
+        if compiled:  # the zig binary is named by its wheel's hash in `toolchain`
+            shaping["wrappers"] = toolchain.wrapper_scripts("$ZIG", toolchain.target(platform))
+        return shaping
 
     def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
         """Build and repair; return the repaired wheel."""
@@ -133,6 +142,7 @@ class NativeBackend:
         env = build.backend_env(
             job.recipe, venv=venv, source=source, home=home,
             source_date_epoch=task.source_date_epoch,
+            compilers=_compilers(task, directory / "toolchain"),
         )  # fmt: skip
         wheel = build.run_backend(
             job.recipe,
@@ -207,6 +217,17 @@ class NativeBackend:
             )
             ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
         return tuple(ran)
+
+
+def _compilers(task: BuildTask, directory: Path) -> dict[str, str] | None:
+    """The pinned toolchain's wrappers for a compiled job on a zig platform, else None."""
+    job = task.job
+    if job.recipe.pure or job.platform.toolchain is not ToolchainName.ZIG:
+        return None
+    zig = toolchain.install(toolchain.pinned_zig(), task.settings.cache)
+    scripts = toolchain.wrapper_scripts(str(zig), toolchain.target(job.platform))
+    toolchain.write_wrappers(directory, scripts)
+    return toolchain.compiler_env(directory)
 
 
 def _interpreter(platform: Platform) -> Interpreter:

@@ -1,0 +1,52 @@
+"""The pinned zig toolchain on a platform that names it: manylinux2014 wheels, the same
+bytes from another build root and store, nothing of the build machine in any ELF file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from builder.pipeline.elfcheck import elf_members, machine_traces
+from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+def _zig_farm(base: Path, cache: Path) -> FarmCopy:
+    farm = make_farm(base, ["markupsafe", "msgpack"], cache=cache)
+    platform = farm.root / "platforms" / f"{NATIVE}.toml"
+    text = platform.read_text().replace("manylinux_2_34_x86_64", "manylinux_2_17_x86_64")
+    platform.write_text(text + 'toolchain = "zig"\n')
+    return farm
+
+
+def _records(farm: FarmCopy) -> dict[str, dict[str, object]]:
+    return {
+        r["project"]: r
+        for r in (json.loads(p.read_text()) for p in (farm.store / "records").glob("*.json"))
+    }
+
+
+def test_zig_builds_manylinux2014_wheels_the_same_anywhere(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    first = _zig_farm(tmp_path / "a", sdist_cache)
+    second = _zig_farm(tmp_path / "elsewhere" / "b", sdist_cache)
+    assert first.build("--platform", NATIVE) == 0
+    assert second.build("--platform", NATIVE) == 0
+    assert first.wheels() == second.wheels() and len(first.wheels()) == 2
+    home = os.environ.get("HOME", "/root")
+    for project, record in _records(first).items():
+        assert "manylinux_2_17_x86_64" in str(record["wheel"]), record["wheel"]
+        inputs = record["inputs"]
+        assert isinstance(inputs, dict)
+        toolchain = inputs["toolchain"]
+        assert toolchain["target"] == "x86_64-linux-gnu.2.17" and "cc" not in toolchain
+        assert len(toolchain["zig-sha256"]) == 64
+        wheel = first.store / "blobs" / str(record["wheel_sha256"])
+        assert elf_members(wheel), project  # the extension is really there
+        paths = [str(first.build_root), str(second.build_root), str(sdist_cache), home]
+        assert machine_traces(wheel, paths) == [], project
