@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import InputError
+from builder.model.library import Library, load_libraries
 from builder.model.platform import Platform, load_platforms
 from builder.model.recipe import Recipe, load_recipes
 from builder.model.tomlfields import Collector
@@ -17,6 +18,7 @@ class Farm:
     root: Path
     recipes: dict[str, Recipe]
     platforms: dict[str, Platform]
+    libraries: dict[str, Library] = field(default_factory=dict)
 
     @property
     def locks(self) -> Path:
@@ -32,6 +34,7 @@ def load_farm(root: Path) -> Farm:
     collector = Collector()
     recipes = load_recipes(root / "recipes", collector)
     platforms = load_platforms(root / "platforms", collector)
+    libraries = load_libraries(root / "libraries", collector)
     pure = [p for p in platforms.values() if p.builds_pure]
     for recipe in recipes.values():
         for i, pattern in enumerate(recipe.platforms):
@@ -43,6 +46,15 @@ def load_farm(root: Path) -> Farm:
                     message=f"{pattern!r} selects no platform",
                     fix="use a glob over ids in platforms/, e.g. 'linux-*'",
                 )
+        for i, name in enumerate(recipe.libraries):
+            if name not in libraries:
+                collector.add(
+                    code="R019",
+                    file=recipe.path,
+                    field=f"build.libraries[{i}]",
+                    message=f"no library {name!r}",
+                    fix=f"write libraries/{name}.toml, or remove it",
+                )
         if recipe.pure and len(pure) == 1 and not recipe.selects(pure[0].id):
             collector.add(
                 code="R017",
@@ -53,4 +65,4 @@ def load_farm(root: Path) -> Farm:
             )
     if collector.problems:
         raise InputError(collector.problems)
-    return Farm(root=root, recipes=recipes, platforms=platforms)
+    return Farm(root=root, recipes=recipes, platforms=platforms, libraries=libraries)

@@ -39,6 +39,7 @@ BUILD_KEYS = {
     "env",
     "config-settings",
     "system-packages",
+    "libraries",
     "requires",
     "depends",
     "platforms",
@@ -66,7 +67,8 @@ class Recipe:
     abi3: bool = False  # built once per OS/arch, on its lowest interpreter, and reused
     env: tuple[tuple[str, str], ...] = ()
     config_settings: tuple[tuple[str, str], ...] = ()
-    system_packages: tuple[str, ...] = ()
+    system_packages: tuple[str, ...] = ()  # what the host toolchain links against
+    libraries: tuple[str, ...] = ()  # libraries/<name>.toml the zig toolchain links against
     requires: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ("*",)
@@ -285,6 +287,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(build.str_table("config-settings").items())),
         system_packages=build.str_list("system-packages"),
+        libraries=build.str_list("libraries"),
         requires=requires,
         depends=depends,
         platforms=build.str_list("platforms") or ("*",),

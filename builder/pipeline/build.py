@@ -61,8 +61,11 @@ def backend_env(
         "LDFLAGS": "-Wl,--strip-debug -Wl,--build-id=none",
         "PIP_NO_INDEX": "1",
         "UV_OFFLINE": "1",
-        **(compilers or {}),
     }
+    for key, value in (compilers or {}).items():
+        # Flags add to the reproducibility flags above; everything else is the toolchain's.
+        merge = key in ("CPPFLAGS", "LDFLAGS") and value
+        variables[key] = f"{variables[key]} {value}" if merge else value
     variables.update(dict(recipe.env))
     return BuildEnv(variables=tuple(sorted(variables.items())))
 

@@ -281,6 +281,7 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
                 depends=depends,
                 build_root=run.settings.build_root,
                 isolate_network=run.isolate,
+                libraries=run.farm.libraries,
             )
         run.inputs[key] = inputs
         record = run.store.get_record(inputs.hash)
@@ -307,6 +308,7 @@ def _build_task(work: BuildWork, run: _Run, schedule_needs: frozenset[str]) -> t
         source_date_epoch=inputs.source_date_epoch,
         isolate_network=run.isolate,
         settings=run.settings,
+        libraries=tuple(run.farm.libraries[n] for n in job.recipe.libraries),
     )
 
 

@@ -9,10 +9,12 @@ cached build, and a changed flag rebuilds exactly the jobs it touches.
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from builder.model.library import Library
 from builder.model.lock import FRONTEND, Lock, Pin, parse_requirements
 from builder.pipeline import normalize
 from builder.pipeline.backends import Backend
@@ -66,6 +68,7 @@ def build_inputs(
     depends: dict[str, str],
     build_root: Path,
     isolate_network: bool,
+    libraries: Mapping[str, Library],
 ) -> Inputs:
     recipe, platform = job.recipe, job.platform
     pins = locked_pins(job, sdist, lock)
@@ -90,7 +93,7 @@ def build_inputs(
         "shaping": backend.shaping(recipe, platform),
         "normalize": normalize.describe(),
         "tools": {"uv": importlib.metadata.version("uv")},
-        "toolchain": backend.toolchain(recipe, platform),
+        "toolchain": backend.toolchain(recipe, platform, libraries),
     }
     return Inputs(values=values, hash=input_hash(values), pins=pins, source_date_epoch=epoch)
 

@@ -46,10 +46,15 @@ def sdist_facts(sdist: Path, sha256: str, cache: Path) -> SdistFacts:
         newest_mtime=newest_mtime(sdist),
         build_requires=tuple(sdist_build_requires(sdist)),
     )
+    remember(cache, sha256, facts)
+    return facts
+
+
+def remember(cache: Path, sha256: str, facts: SdistFacts) -> None:
+    """Keep the facts of the sdist with this sha256."""
     document = {
         "version": _VERSION,
         "newest-mtime": facts.newest_mtime,
         "build-requires": list(facts.build_requires),
     }
-    write_atomic(memo, json.dumps(document, sort_keys=True))
-    return facts
+    write_atomic(memo_path(cache, sha256), json.dumps(document, sort_keys=True))

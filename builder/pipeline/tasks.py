@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.model.library import Library
 from builder.model.lock import Pin
 from builder.pipeline.plan import Job
 
@@ -30,6 +31,7 @@ class BuildTask:
     source_date_epoch: int
     isolate_network: bool
     settings: Settings
+    libraries: tuple[Library, ...] = ()  # native libraries it links, for the toolchain
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,4 +10,3 @@ import pytest
 def sdist_cache() -> Path:
     """The real download cache: sdists are verified by sha256, so sharing is safe."""
     return Path(os.environ.get("IPWHL_CACHE", Path.home() / ".cache" / "ipwhl"))
-

@@ -59,13 +59,15 @@ class FarmCopy:
 
 
 def make_farm(base: Path, recipes: list[str], *, cache: Path) -> FarmCopy:
-    """A farm at `base` holding copies of the repo's `recipes` and all its platforms."""
+    """A farm at `base` holding copies of the repo's `recipes`, and all its platforms,
+    locks and native libraries."""
     root = base / "checkout"
     (root / "recipes").mkdir(parents=True)
     for name in recipes:
         shutil.copy(REPO / "recipes" / f"{name}.toml", root / "recipes")
     shutil.copytree(REPO / "platforms", root / "platforms")
     shutil.copytree(REPO / "locks", root / "locks")
+    shutil.copytree(REPO / "libraries", root / "libraries")
     return FarmCopy(root=root, store=base / "store", build_root=base / "build-root", cache=cache)
 
 

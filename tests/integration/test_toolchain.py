@@ -15,8 +15,10 @@ from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
-def _zig_farm(base: Path, cache: Path) -> FarmCopy:
-    farm = make_farm(base, ["markupsafe", "msgpack"], cache=cache)
+def _zig_farm(
+    base: Path, cache: Path, recipes: tuple[str, ...] = ("markupsafe", "msgpack")
+) -> FarmCopy:
+    farm = make_farm(base, list(recipes), cache=cache)
     platform = farm.root / "platforms" / f"{NATIVE}.toml"
     text = platform.read_text().replace("manylinux_2_34_x86_64", "manylinux_2_17_x86_64")
     platform.write_text(text + 'toolchain = "zig"\n')
@@ -50,3 +52,23 @@ def test_zig_builds_manylinux2014_wheels_the_same_anywhere(
         assert elf_members(wheel), project  # the extension is really there
         paths = [str(first.build_root), str(second.build_root), str(sdist_cache), home]
         assert machine_traces(wheel, paths) == [], project
+
+
+def test_a_native_library_is_built_by_the_farm_and_linked_statically(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    """pyyaml with the farm's own libyaml (libraries/libyaml.toml), no libyaml-dev: its
+    recipe's test asserts `yaml.__with_libyaml__` in the installed wheel."""
+    farm = _zig_farm(tmp_path, sdist_cache, ("pyyaml",))
+    assert farm.build("--platform", NATIVE) == 0
+    record = _records(farm)["pyyaml"]
+    assert "manylinux_2_17_x86_64" in str(record["wheel"])
+    inputs = record["inputs"]
+    assert isinstance(inputs, dict)
+    assert len(inputs["toolchain"]["library libyaml"]) == 64  # the library's input hash
+    (archive,) = (farm.store / "libraries").glob("*.tar")
+    assert archive.stem == inputs["toolchain"]["library libyaml"]
+    wheel = farm.store / "blobs" / str(record["wheel_sha256"])
+    members = elf_members(wheel)
+    assert not any("libyaml" in name for name in members)  # linked in, not grafted
+    assert machine_traces(wheel, [str(farm.build_root), str(sdist_cache)]) == []

@@ -14,6 +14,7 @@ import pytest
 from builder.curation.changes import Change, affected, changed_files, jobs_for, plan_document
 from builder.errors import CurationError
 from builder.model.farm import Farm, load_farm
+from builder.pipeline.sdistfacts import SdistFacts, remember
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, write
 
 PURE = "linux-x86_64-cp312"
@@ -205,7 +206,7 @@ def lock_farm(tmp_path: Path, requires: dict[str, list[str]]) -> tuple[Farm, str
     farm = farm_of(tmp_path)
     cache = tmp_path / "cache"
     for name, texts in requires.items():
-        write(cache / "build-requires" / f"{sha_of(name)}.json", json.dumps(texts))
+        remember(cache, sha_of(name), SdistFacts(newest_mtime=0, build_requires=tuple(texts)))
     write(tmp_path / "locks" / "cp312.txt", lock_text(PINS, VIA))
     write(tmp_path / ".gitignore", "cache/\n")
     git(tmp_path, "init", "-q")

@@ -103,6 +103,7 @@ def _inputs(job: Job, sdist: Path) -> dict[str, Any]:
         depends={},
         build_root=Path("/tmp/ipwhl-build"),
         isolate_network=True,
+        libraries={},
     ).values
 
 

@@ -7,9 +7,11 @@ wheels, the build and the test) is asked of the backend, never decided by an `if
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from builder.model.library import Library
 from builder.model.platform import BackendName, Platform
 from builder.model.recipe import Recipe
 from builder.pipeline.backends.cibuildwheel import CibuildwheelBackend
@@ -32,8 +34,11 @@ class Backend(Protocol):
     def interpreter(self, platform: Platform) -> dict[str, str]:
         """The interpreter that builds `platform`'s wheels: its version and build."""
 
-    def toolchain(self, recipe: Recipe, platform: Platform) -> dict[str, str]:
-        """What compiles and links `recipe` for `platform`; empty for a pure recipe."""
+    def toolchain(
+        self, recipe: Recipe, platform: Platform, libraries: Mapping[str, Library]
+    ) -> dict[str, str]:
+        """What compiles and links `recipe` for `platform`, the native libraries it links
+        included (`libraries`: the farm's); empty for a pure recipe."""
 
     def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:
         """Everything else of the backend that shapes a wheel's bytes, by meaning."""

@@ -24,7 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -35,6 +35,7 @@ from packaging.utils import canonicalize_name
 from builder.errors import CibuildwheelError
 from builder.logged import run_into_log, tail
 from builder.model.data import tables
+from builder.model.library import Library
 from builder.model.lock import Pin
 from builder.model.platform import OS, BackendName, Platform
 from builder.model.recipe import Recipe
@@ -436,7 +437,9 @@ class CibuildwheelBackend:
     def interpreter(self, platform: Platform) -> dict[str, str]:
         return {"version": platform.python_version, "build": toolchain(platform)}
 
-    def toolchain(self, recipe: Recipe, platform: Platform) -> dict[str, str]:
+    def toolchain(
+        self, recipe: Recipe, platform: Platform, libraries: Mapping[str, Library]
+    ) -> dict[str, str]:
         return {} if recipe.pure else {"cibuildwheel": toolchain(platform)}
 
     def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import os
 import platform as host
 import shutil
 import subprocess
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,14 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from builder.errors import BuildError, InterpreterNotFound
+from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import build, repair, toolchain
+from builder.pipeline import build, libraries, repair, toolchain
 from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import extract_sdist
 from builder.pipeline.interpreters import Interpreter, find_interpreter
+from builder.pipeline.libraries import library_hash
 from builder.pipeline.store import Store
 from builder.pipeline.tasks import BuildTask, Settings, TestTask
 
@@ -88,12 +91,19 @@ class NativeBackend:
         found = _interpreter(platform)
         return {"version": found.version, "build": found.build}
 
-    def toolchain(self, recipe: Recipe, platform: Platform) -> dict[str, str]:
-        """What compiles and links: nothing for a pure recipe."""
+    def toolchain(
+        self, recipe: Recipe, platform: Platform, libraries: Mapping[str, Library]
+    ) -> dict[str, str]:
+        """What compiles and links: nothing for a pure recipe. On a zig platform, the
+        pinned zig and every native library by its input hash."""
         if recipe.pure:
             return {}
         if platform.toolchain is ToolchainName.ZIG:
-            return toolchain.pinned_zig().describe(toolchain.target(platform))
+            zig, target = toolchain.pinned_zig(), toolchain.target(platform)
+            found = zig.describe(target)
+            for name in recipe.libraries:
+                found[f"library {name}"] = library_hash(libraries[name], zig, target)
+            return found
         return dict(_host_toolchain())
 
     def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:
@@ -142,7 +152,7 @@ class NativeBackend:
         env = build.backend_env(
             job.recipe, venv=venv, source=source, home=home,
             source_date_epoch=task.source_date_epoch,
-            compilers=_compilers(task, directory / "toolchain"),
+            compilers=_compilers(task, directory / "toolchain", log),
         )  # fmt: skip
         wheel = build.run_backend(
             job.recipe,
@@ -219,15 +229,23 @@ class NativeBackend:
         return tuple(ran)
 
 
-def _compilers(task: BuildTask, directory: Path) -> dict[str, str] | None:
+def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | None:
     """The pinned toolchain's wrappers for a compiled job on a zig platform, else None."""
     job = task.job
     if job.recipe.pure or job.platform.toolchain is not ToolchainName.ZIG:
         return None
-    zig = toolchain.install(toolchain.pinned_zig(), task.settings.cache)
-    scripts = toolchain.wrapper_scripts(str(zig), toolchain.target(job.platform))
-    toolchain.write_wrappers(directory, scripts)
-    return toolchain.compiler_env(directory)
+    zig = toolchain.pinned_zig()
+    binary = toolchain.install(zig, task.settings.cache)
+    target = toolchain.target(job.platform)
+    toolchain.write_wrappers(directory, toolchain.wrapper_scripts(str(binary), target))
+    found = toolchain.compiler_env(directory)
+    if task.libraries:
+        found |= libraries.provide(
+            list(task.libraries), zig=zig, zig_binary=binary, target=target,
+            cache=task.settings.cache, store=task.settings.store, sysroot=directory / "sysroot",
+            log=log,
+        )  # fmt: skip
+    return found
 
 
 def _interpreter(platform: Platform) -> Interpreter:
