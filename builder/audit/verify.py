@@ -139,6 +139,11 @@ def reconstruct(tree: Path, manifest: dict[str, Any], work: Path) -> tuple[Path,
         )
     shutil.copytree(farm / "platforms", checkout / "platforms")
     shutil.copytree(farm / "locks", checkout / "locks")
+    if (farm / "libraries").is_dir():
+        shutil.copytree(farm / "libraries", checkout / "libraries")
+    # Library sources, where the build's fetch finds them (check_files hashed each).
+    if (farm / "library-sources").is_dir():
+        shutil.copytree(farm / "library-sources", cache / "libraries")
     for project, entry in sorted(manifest["projects"].items()):
         base = tree / SOURCES / project
         shutil.copy(base / f"{project}.toml", checkout / "recipes" / f"{project}.toml")

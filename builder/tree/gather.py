@@ -52,6 +52,35 @@ def _find_sdist(recipe: Recipe, store: Store, cache: Path | None) -> FileSource:
     )
 
 
+def _library_sources(farm: Farm, wheels: Iterable[Wheel], cache: Path | None) -> dict[str, bytes]:
+    """The source tarballs of the native libraries the wheels link (their records name
+    them), so that the tree alone is enough to rebuild them."""
+    used = sorted(
+        {
+            key.removeprefix("library ")
+            for wheel in wheels
+            for key in wheel.record.inputs.get("toolchain", {})
+            if key.startswith("library ")
+        }
+    )
+    found = {}
+    for name in used:
+        library = farm.libraries.get(name)
+        path = (
+            cache / "libraries" / library.sha256 / library.source_filename
+            if library is not None and cache is not None
+            else None
+        )
+        if library is None or path is None or not path.is_file():
+            raise AssembleError(
+                f"the source of library {name}, which current wheels link, is not at hand",
+                fix="run `ipwhl build` here (it fetches library sources into the cache), "
+                "or pass the --cache that holds it",
+            )
+        found[f"library-sources/{library.sha256}/{library.source_filename}"] = path.read_bytes()
+    return found
+
+
 def gather(
     farm: Farm,
     store: Store,
@@ -95,10 +124,15 @@ def gather(
     missing = {k: why for k, why in collection.missing.items() if k[1] in chosen}
     farm_files = {
         f"{kind}/{path.name}": path.read_bytes()
-        for kind, directory in (("platforms", farm.root / "platforms"), ("locks", farm.locks))
+        for kind, directory in (
+            ("platforms", farm.root / "platforms"),
+            ("locks", farm.locks),
+            ("libraries", farm.root / "libraries"),
+        )
         for path in sorted(directory.iterdir() if directory.is_dir() else ())
         if path.is_file() and not path.name.startswith(".")
     }
+    farm_files |= _library_sources(farm, wheels.values(), sdist_cache)
     status_files = {}
     if status is not None:
         status_files = {

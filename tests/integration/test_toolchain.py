@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.cli import main
 from builder.pipeline.elfcheck import elf_members, machine_traces
 from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm
 
@@ -72,3 +73,15 @@ def test_a_native_library_is_built_by_the_farm_and_linked_statically(
     members = elf_members(wheel)
     assert not any("libyaml" in name for name in members)  # linked in, not grafted
     assert machine_traces(wheel, [str(farm.build_root), str(sdist_cache)]) == []
+
+    # The tree alone rebuilds it: libyaml's file and source travel under _sources/_farm/.
+    out = tmp_path / "public"
+    assert main(["--root", str(farm.root), "assemble", "--store", str(farm.store), "--cache",
+                 str(sdist_cache), "--out", str(out), "--platform", NATIVE]) == 0  # fmt: skip
+    farm_dir = out / "tree" / "_sources" / "_farm"
+    assert (farm_dir / "libraries" / "libyaml.toml").is_file()
+    assert list((farm_dir / "library-sources").rglob("libyaml_0.2.5.orig.tar.gz"))
+    assert main(["verify", str(out / "tree"), "--out", str(tmp_path / "verify")]) == 0
+    report = json.loads((tmp_path / "verify" / "report.json").read_text())
+    verdicts = {(r["project"], r["platform"]): r["verdict"] for r in report["rows"]}
+    assert verdicts == {("pyyaml", NATIVE): "reproduced"}
