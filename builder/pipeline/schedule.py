@@ -180,11 +180,6 @@ class Schedule:
                 ready.append(key)
         return ready
 
-    def idle(self) -> bool:
-        """Nothing is running or preparing: the run can only move if work is queued."""
-        busy = {Phase.PREPARING, Phase.BUILDING, Phase.TESTING, Phase.RECORDING}
-        return not any(p in busy for p in self.phase.values())
-
     # --- what the executor says ---------------------------------------------------
 
     def cached(self, key: str, requires: Iterable[str]) -> None:
