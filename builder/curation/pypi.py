@@ -38,6 +38,10 @@ SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 _TIMEOUT = 60
 
 
+# A patch number later than any CPython line has had: stands for "its current release".
+_LATE_PATCH = 99
+
+
 @dataclass(frozen=True, kw_only=True)
 class File:
     filename: str
@@ -48,14 +52,19 @@ class File:
     has_metadata: bool  # a PEP 658 `.metadata` file sits beside it
 
     def admits(self, python_versions: Iterable[str]) -> bool:
-        """Does Requires-Python admit every one of these `X.Y` versions?"""
+        """Does Requires-Python admit every one of these `X.Y` interpreter lines?
+
+        An `X.Y` platform runs a current patch release of that line, not X.Y.0: read as
+        a version, "3.9" is 3.9.0 and `!=3.9.0` (cryptography's) would refuse it. A line
+        is admitted when its current patch releases are, tested with a late one.
+        """
         if not self.requires_python:
             return True
         try:
             spec = SpecifierSet(self.requires_python)
         except InvalidSpecifier:
             return False
-        return all(spec.contains(v, prereleases=True) for v in python_versions)
+        return all(spec.contains(f"{v}.{_LATE_PATCH}", prereleases=True) for v in python_versions)
 
 
 @dataclass(frozen=True, kw_only=True)
