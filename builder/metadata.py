@@ -64,7 +64,3 @@ def read_metadata(wheel: Path, *, label: str = "") -> bytes:
             f"cannot read {label} ({wheel}): {e}",
             fix="the file is damaged; delete it and rebuild the job that made it",
         ) from e
-
-
-def wheel_metadata(wheel: Path) -> Metadata:
-    return Metadata.parse(read_metadata(wheel))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import IpwhlError, ScheduleError, SystemPackagesMissing
-from builder.metadata import wheel_metadata
+from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
 from builder.pipeline import collection, system
@@ -72,7 +72,7 @@ class _Run:
         return found
 
     def requires(self, job: Job, sha: str) -> list[str]:
-        meta = wheel_metadata(self.store.wheel(sha))
+        meta = Metadata.parse(self.store.wheel_metadata(sha))
         return runtime_requirements(meta.requires_dist, job.platform)
 
 
@@ -216,7 +216,7 @@ def _note_outside(farm: Farm, jobs: list[Job], run: _Run) -> dict[tuple[str, str
         if platform_id not in platforms or (project, platform_id) in planned:
             continue
         run.outside[(project, platform_id)] = (record.wheel, record.wheel_sha256)
-        meta = wheel_metadata(run.store.blob(record.wheel_sha256))
+        meta = Metadata.parse(run.store.wheel_metadata(record.wheel_sha256))
         requires[(project, platform_id)] = runtime_requirements(
             meta.requires_dist, platforms[platform_id]
         )

@@ -6,6 +6,7 @@ pyenv root and uv's managed interpreters are searched too.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,6 +14,9 @@ import subprocess
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from builder.atomic import write_atomic
+from builder.paths import default_cache
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,20 +57,41 @@ def _candidates(version: str) -> list[Path]:
     return [p for p in found if p.is_file()]
 
 
+def _probe(path: Path) -> dict[str, str] | None:
+    """What the interpreter at `path` says of itself, remembered while the executable
+    file is unchanged (its size and times): starting five interpreters cost a second of
+    every run, cached or not."""
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return None
+    stamp = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    memo = (
+        default_cache()
+        / "interpreters"
+        / (hashlib.sha256(str(path).encode()).hexdigest() + ".json")
+    )
+    try:
+        known = json.loads(memo.read_bytes())
+        if known["stamp"] == stamp:
+            return dict(known["info"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        out = subprocess.run(
+            [str(path), "-I", "-c", _PROBE], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        info = {k: str(v) for k, v in json.loads(out).items()}
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    write_atomic(memo, json.dumps({"stamp": stamp, "info": info}))
+    return info
+
+
 @cache
 def find_interpreter(python_version: str) -> Interpreter | None:
     for path in _candidates(python_version):
-        try:
-            out = subprocess.run(
-                [str(path), "-I", "-c", _PROBE],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        info = json.loads(out)
-        if info["impl"] == "cpython" and info["v"].startswith(f"{python_version}."):
+        info = _probe(path)
+        if info and info["impl"] == "cpython" and info["v"].startswith(f"{python_version}."):
             return Interpreter(path=path, version=info["v"], build=info["b"])
     return None

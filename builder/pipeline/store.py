@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import StoreError
+from builder.metadata import read_metadata
 
 _CHUNK = 1 << 20
 
@@ -139,6 +140,22 @@ class Store:
                     )
             copied.append((target, sha))
         return copied
+
+    def wheel_metadata(self, sha256: str) -> bytes:
+        """A stored wheel's METADATA, kept beside the blobs under its sha256 once read:
+        a cached run needs every wheel's requirements, and opening 300 zips costs more
+        than the rest of it."""
+        kept = self.root / "metadata" / sha256
+        try:
+            return kept.read_bytes()
+        except FileNotFoundError:
+            pass
+        raw = read_metadata(self.wheel(sha256))
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self._tmp(), delete=False) as tmp:
+            tmp.write(raw)
+        self._commit(Path(tmp.name), kept)
+        return raw
 
     def promote(self, sha256: str) -> None:
         """Move a tested wheel into blobs/, after checking it still has its bytes."""
