@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import graphlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,24 @@ def load_farm(root: Path) -> Farm:
                 message=f"a pure recipe must select {pure[0].id}, where pure wheels are built",
                 fix=f"add {pure[0].id!r} to build.platforms or remove the key",
             )
+    _check_depends(recipes, collector)
     if collector.problems:
         raise InputError(collector.problems)
     return Farm(root=root, recipes=recipes, platforms=platforms, libraries=libraries)
+
+
+def _check_depends(recipes: dict[str, Recipe], collector: Collector) -> None:
+    """No cycle in `build.depends`: such builds could never start (the recipe loader
+    already refuses a name with no recipe, R016)."""
+    graph = {name: {d for d in r.depends if d in recipes} for name, r in recipes.items()}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as e:
+        cycle = list(e.args[1])  # the first node is repeated at the end
+        collector.add(
+            code="R020",
+            file=recipes[cycle[0]].path,
+            field="build.depends",
+            message=f"build dependencies form a cycle: {' -> '.join(reversed(cycle))}",
+            fix="a project cannot need itself to be built; remove one of these depends",
+        )

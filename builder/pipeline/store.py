@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -76,7 +77,9 @@ class Store:
         return self.blob(sha256).is_file()
 
     def _tmp(self) -> Path:
-        tmp = self.root / "tmp"
+        # One directory per process: a run's start-up clean-up must never take the
+        # half-written files of another run that shares the store.
+        tmp = self.root / "tmp" / f"pid-{os.getpid()}"
         tmp.mkdir(parents=True, exist_ok=True)
         return tmp
 
@@ -238,5 +241,24 @@ class Store:
         return readable
 
     def clean_tmp(self) -> None:
-        """Leftovers of killed writes: never referenced, safe to drop."""
-        shutil.rmtree(self.root / "tmp", ignore_errors=True)
+        """Leftovers of killed writes (never referenced, safe to drop): the temporary
+        directories of processes that are gone. A live process's are left alone."""
+        base = self.root / "tmp"
+        for entry in base.iterdir() if base.is_dir() else ():
+            pid = entry.name.removeprefix("pid-")
+            if entry.is_dir() and pid.isdigit() and _alive(int(pid)):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive, and not ours to judge
+    return True

@@ -534,3 +534,22 @@ def test_any_value_gives_a_recipe_or_an_input_error(
             assert p.code.startswith("R") and p.fix and p.file.name == "demo-pkg.toml"
     else:
         assert recipe.name == "demo-pkg" and recipe.sha256 == doc["source"]["sha256"]
+
+
+def test_a_cycle_of_build_dependencies_is_an_input_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_farm(
+        tmp_path,
+        {
+            "alpha": recipe_doc("alpha", depends=["beta"]),
+            "beta": recipe_doc("beta", depends=["gamma"]),
+            "gamma": recipe_doc("gamma", depends=["alpha"]),
+        },
+    )
+    err, problems = build_rejects(tmp_path, monkeypatch, capsys)
+    (problem,) = [p for p in problems if p.code == "R020"]
+    assert problem.field == "build.depends" and "form a cycle" in problem.message
+    for name in ("alpha", "beta", "gamma"):
+        assert name in problem.message
+    assert "R020" in err

@@ -20,13 +20,23 @@ WHEEL = b"PK\x03\x04 pretend wheel bytes" * 100
 
 
 def record_for(wheel_sha256: str, **changes: object) -> Record:
-    inputs = {"recipe": "ab" * 32, "platform": "linux-x86_64-cp312",
-              "lock": ["build==1.2.2", "setuptools==75.1.0"], "env": {"CFLAGS": "-O2"}}
+    inputs = {
+        "recipe": "ab" * 32,
+        "platform": "linux-x86_64-cp312",
+        "lock": ["build==1.2.2", "setuptools==75.1.0"],
+        "env": {"CFLAGS": "-O2"},
+    }
     fields: dict[str, object] = dict(
-        project="demo-pkg", version="1.0.0", platform="linux-x86_64-cp312",
-        input_hash=input_hash(inputs), inputs=inputs,
-        wheel="demo_pkg-1.0.0-py3-none-any.whl", wheel_sha256=wheel_sha256,
-        wheel_size=len(WHEEL), built_on="linux-x86_64-cp312", network_isolated=True,
+        project="demo-pkg",
+        version="1.0.0",
+        platform="linux-x86_64-cp312",
+        input_hash=input_hash(inputs),
+        inputs=inputs,
+        wheel="demo_pkg-1.0.0-py3-none-any.whl",
+        wheel_sha256=wheel_sha256,
+        wheel_size=len(WHEEL),
+        built_on="linux-x86_64-cp312",
+        network_isolated=True,
         tests=("import demo_pkg", "pytest -q"),
     )
     fields.update(changes)
@@ -40,8 +50,8 @@ def put_wheel(store: Store, tmp_path: Path) -> str:
 
 
 def leftovers(store: Store) -> list[Path]:
-    tmp = store.root / "tmp"
-    return sorted(tmp.iterdir()) if tmp.exists() else []
+    """Files left in the store's temporary space (its per-process directories may stay)."""
+    return sorted(p for p in (store.root / "tmp").rglob("*") if not p.is_dir())
 
 
 def test_record_json_round_trip() -> None:
@@ -54,14 +64,22 @@ def test_record_json_round_trip() -> None:
     assert list(data) == sorted(data)
 
 
-@given(inputs=st.dictionaries(st.text(max_size=8), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                  max_size=3),
-    max_leaves=8)), tests=st.lists(st.text(max_size=10), max_size=3))
+@given(
+    inputs=st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+    ),
+    tests=st.lists(st.text(max_size=10), max_size=3),
+)
 def test_any_record_round_trips(inputs: dict[str, object], tests: list[str]) -> None:
-    record = record_for("ef" * 32, inputs=inputs, input_hash=input_hash(inputs),
-                        tests=tuple(tests))
+    record = record_for("ef" * 32, inputs=inputs, input_hash=input_hash(inputs), tests=tuple(tests))
     assert Record.from_json(record.to_json()) == record
 
 
@@ -153,4 +171,24 @@ def test_publish_log_and_clean_tmp(tmp_path: Path) -> None:
     (store.root / "tmp").mkdir()
     (store.root / "tmp" / "tmpabc123").write_bytes(b"half a wheel")
     store.clean_tmp()
-    assert not (store.root / "tmp").exists()
+    assert leftovers(store) == []
+
+
+def test_start_up_clean_up_spares_the_temporary_files_of_a_live_run(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    store = Store(root=tmp_path / "store")
+    mine = store._tmp() / "half-written"  # this process: a run still writing
+    mine.write_bytes(b"in flight")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = tmp_path / "store" / "tmp" / f"pid-{gone.stdout.strip()}"
+    dead.mkdir()
+    (dead / "left-by-a-killed-run").write_bytes(b"x")
+    (tmp_path / "store" / "tmp" / "loose-old-layout").write_bytes(b"x")
+    store.clean_tmp()
+    assert mine.read_bytes() == b"in flight"
+    assert not dead.exists()
+    assert sorted(p.name for p in (tmp_path / "store" / "tmp").iterdir()) == [f"pid-{os.getpid()}"]
