@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from builder.errors import AssembleError
-from builder.metadata import Metadata, read_metadata
+from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
@@ -29,12 +29,6 @@ def select_platforms(farm: Farm, globs: Iterable[str] = ()) -> list[Platform]:
             fix=f"use globs over the ids in {farm.root / 'platforms'}, e.g. 'linux-*'",
         )
     return sorted(chosen, key=lambda p: p.id)
-
-
-def read_wheel_metadata(wheel: Path, filename: str) -> tuple[bytes, str | None]:
-    """The wheel's METADATA bytes (served as `.metadata`) and its Requires-Python."""
-    raw = read_metadata(wheel, label=filename)
-    return raw, Metadata.parse(raw).requires_python
 
 
 def _find_sdist(recipe: Recipe, store: Store, cache: Path | None) -> FileSource:
@@ -99,7 +93,9 @@ def gather(
             continue
         blob = store.blob(record.wheel_sha256)
         if record.wheel_sha256 not in metadata:
-            metadata[record.wheel_sha256] = read_wheel_metadata(blob, record.wheel)
+            # The store keeps each wheel's METADATA by sha256: a cached run read it.
+            raw = store.wheel_metadata(record.wheel_sha256)
+            metadata[record.wheel_sha256] = (raw, Metadata.parse(raw).requires_python)
         raw, requires = metadata[record.wheel_sha256]
         wheels[key] = Wheel(
             record=record,
