@@ -33,3 +33,16 @@ def store_path(args: argparse.Namespace) -> Path:
 
 def cache_path(args: argparse.Namespace) -> Path:
     return cache_dir(args.cache)
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    """How a published tree named by CID or IPNS name is reached."""
+    parser.add_argument(
+        "--api", default="http://127.0.0.1:5001", help="kubo RPC address to read a CID through"
+    )
+    parser.add_argument(
+        "--gateway",
+        default=None,
+        help="read a CID or /ipns/NAME through this gateway instead (trustless: CAR, "
+        "every block checked)",
+    )

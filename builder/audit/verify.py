@@ -8,7 +8,6 @@ reprotest does, so that "reproduced" means more than "built twice the same way".
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,11 +18,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from builder.errors import IpwhlError, TamperedError
-from builder.tree.manifest import MANIFEST, load_manifest
+from builder.errors import IpwhlError
+from builder.tree.layout import FARM_DIR, SOURCES_DIR
 
-SOURCES = "_sources"
-FARM = "_farm"  # _sources/_farm/{platforms,locks}: what a rebuild needs besides recipes
+SOURCES, FARM = SOURCES_DIR, FARM_DIR
 
 
 class Verdict(StrEnum):
@@ -77,54 +75,6 @@ class Row:
     diff_html: str = ""
     log: str = ""
     toolchains: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_manifest(tree: Path) -> dict[str, Any]:
-    path = tree / MANIFEST
-    if not path.is_file():
-        raise IpwhlError(
-            f"{tree} has no {MANIFEST}",
-            fix="point verify at the root of a tree made by `ipwhl assemble`",
-        )
-    return load_manifest(path.read_bytes(), where=str(path))
-
-
-def check_files(tree: Path, manifest: dict[str, Any]) -> None:
-    """Every wheel, recipe, patch and sdist must hash to what the manifest says."""
-    bad: list[str] = []
-
-    def expect(relative: str, sha256: str) -> None:
-        path = tree / relative
-        if not path.is_file():
-            bad.append(f"{relative}: missing")
-        elif _sha256(path) != sha256:
-            bad.append(f"{relative}: sha256 is not the manifest's {sha256}")
-
-    for project, entry in sorted(manifest["projects"].items()):
-        base = f"{SOURCES}/{project}"
-        expect(f"{base}/{project}.toml", entry["recipe_sha256"])
-        for name, sha in sorted(entry.get("patches", {}).items()):
-            expect(f"{base}/patches/{name}", sha)
-        expect(f"{base}/{entry['sdist']['filename']}", entry["sdist"]["sha256"])
-        for platform, wheel in sorted(entry["platforms"].items()):
-            expect(f"{project}/{wheel['wheel']}", wheel["sha256"])
-            expect(f"_platforms/{platform}/{project}/{wheel['wheel']}", wheel["sha256"])
-    for relative, sha in sorted(manifest.get("farm", {}).items()):
-        expect(f"{SOURCES}/{FARM}/{relative}", sha)
-    if bad:
-        raise TamperedError(
-            f"{len(bad)} file(s) of {tree} do not match its manifest:\n"
-            + "\n".join(f"    {line}" for line in bad),
-            fix="do not trust this tree; fetch it again by its CID, which verifies every block",
-        )
 
 
 def reconstruct(tree: Path, manifest: dict[str, Any], work: Path) -> tuple[Path, Path]:

@@ -6,8 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from builder.commands.seed import seed_from
 from builder.model.farm import load_farm
-from builder.options import add_store_options, cache_path, store_path
+from builder.options import add_source_options, add_store_options, cache_path, store_path
 from builder.paths import DEFAULT_BUILD_ROOT
 from builder.pipeline.run import build_set, exit_code, settings
 from builder.report import Reporter
@@ -35,10 +36,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=DEFAULT_BUILD_ROOT,
         help="fixed directory builds run in (an input of every build)",
     )
+    parser.add_argument(
+        "--from",
+        dest="seed",
+        metavar="SOURCE",
+        default=None,
+        help="first seed the store from this published tree (directory, CAR, CID, "
+        "/ipns/NAME or gateway URL): only jobs it has no record for are built",
+    )
+    add_source_options(parser)
     add_store_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed is not None:
+        seed_from(
+            args.seed, store_path(args), cache_path(args), args.platform,
+            api=args.api, gateway=args.gateway,
+        )  # fmt: skip
     reporter = Reporter()
     with reporter.stage("load recipes and platforms"):
         farm = load_farm(Path(args.root).absolute())

@@ -10,21 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 from builder.audit.status import summary, write_report
-from builder.audit.verify import (
-    Variation,
-    Verdict,
-    check_files,
-    compare,
-    read_manifest,
-    rebuild,
-    reconstruct,
-)
-from builder.errors import UnpackError
-from builder.ipfs.car import BlockStore
-from builder.ipfs.multiformats import Cid
-from builder.ipfs.unpack import fetch_car, load_car, unpack
+from builder.audit.verify import Variation, Verdict, compare, rebuild, reconstruct
 from builder.model.farm import load_farm
+from builder.options import add_source_options
 from builder.pipeline.backends import why_not_buildable
+from builder.tree.published import check_files, materialize, read_manifest
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,8 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "wheel differs or fails to rebuild.",
     )
     parser.add_argument("source", help="tree directory, .car file, or CID")
-    parser.add_argument("--api", default="http://127.0.0.1:5001", help="kubo RPC address for a CID")
-    parser.add_argument("--gateway", default=None, help="read a CID through this gateway")
+    add_source_options(parser)
     parser.add_argument(
         "--out", type=Path, default=Path("verify"), help="report directory (default: ./verify)"
     )
@@ -47,39 +36,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )  # fmt: skip
 
 
-def materialize(source: str, work: Path, *, api: str, gateway: str | None) -> Path:
-    """The tree SOURCE names, on disk; a CID or CAR is unpacked block by verified block."""
-    path = Path(source)
-    if path.is_dir():
-        return path
-    with BlockStore(work) as store:
-        if path.is_file():
-            with path.open("rb") as stream:
-                roots = load_car(stream, store)
-            wanted = roots[0]
-        else:
-            wanted = Cid.parse(source)
-            if gateway:
-                url = f"{gateway.rstrip('/')}/ipfs/{wanted}?format=car"
-                roots = fetch_car(url, store)
-            else:
-                url = f"{api.rstrip('/')}/api/v0/dag/export?arg={wanted}"
-                roots = fetch_car(url, store, method="POST")
-        if not roots or roots[0] != wanted:
-            raise UnpackError(f"{source} does not hold the root {wanted}",
-                              fix="check the CID or CAR file")  # fmt: skip
-        tree = work / "tree"
-        unpack(wanted, store.get, tree)
-    return tree
-
-
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ipwhl-verify-") as tmp:
         work = Path(tmp)
         print(f"==> read {args.source}", flush=True)
-        tree = materialize(args.source, work, api=args.api, gateway=args.gateway)
+        tree, _ = materialize(args.source, work, api=args.api, gateway=args.gateway)
         manifest = read_manifest(tree)
         print("==> check every file against manifest.json", flush=True)
         check_files(tree, manifest)

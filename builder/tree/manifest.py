@@ -36,6 +36,11 @@ def manifest_bytes(inputs: Inputs, profile: str) -> bytes:
             "input_hash": r.input_hash,
             "inputs": r.inputs,
             "built_on": r.built_on,
+            # The rest of the record, so that a store seeded from the tree holds the
+            # same records, byte for byte, as the store that made it.
+            "built_by": r.built_by,
+            "network_isolated": r.network_isolated,
+            "tests": list(r.tests),
         }
     missing: dict[str, dict[str, str]] = {}
     for (project, platform), why in sorted(inputs.missing.items()):

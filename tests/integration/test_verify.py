@@ -9,25 +9,10 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm, make_sdist
+from tests.integration.conftest import Published, assemble
+from tests.integration.farmcopy import NATIVE, make_farm, make_sdist
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
-
-
-def _assemble(farm: FarmCopy, out: Path) -> Path:
-    code = main(["--root", str(farm.root), "assemble", "--store", str(farm.store),
-                 "--out", str(out), "--platform", NATIVE])  # fmt: skip
-    assert code == 0
-    return out / "tree"
-
-
-@pytest.fixture(scope="module")
-def published(tmp_path_factory: pytest.TempPathFactory, sdist_cache: Path) -> Path:
-    """six (pure) and markupsafe (C) built and assembled once for this module."""
-    base = tmp_path_factory.mktemp("published")
-    farm = make_farm(base, ["six", "markupsafe"], cache=sdist_cache)
-    assert farm.build("--platform", NATIVE) == 0
-    return _assemble(farm, base / "public")
 
 
 def _verify(source: Path, out: Path) -> int:
@@ -35,10 +20,10 @@ def _verify(source: Path, out: Path) -> int:
 
 
 def test_a_published_tree_verifies_with_the_checkout_gone(
-    published: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tree = tmp_path / "tree"
-    shutil.copytree(published, tree)
+    shutil.copytree(published.tree, tree)
     assert _verify(tree, tmp_path / "report") == 0
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -54,10 +39,10 @@ def test_a_published_tree_verifies_with_the_checkout_gone(
     ["wheel", "sdist", "recipe"],
 )
 def test_one_changed_byte_fails_verification_naming_the_file(
-    published: Path, tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+    published: Published, tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tree = tmp_path / "tree"
-    shutil.copytree(published, tree)
+    shutil.copytree(published.tree, tree)
     if target == "wheel":
         victim = next((tree / "markupsafe").glob("*.whl"))
     elif target == "sdist":
@@ -109,7 +94,8 @@ imports = ["stamp"]
 """,
     )
     assert farm.build("--platform", NATIVE) == 0
-    tree = _assemble(farm, tmp_path / "public")
+    assemble(farm, tmp_path / "public")
+    tree = tmp_path / "public" / "tree"
     assert _verify(tree, tmp_path / "report") == 1
     out = capsys.readouterr().out
     assert "differs" in out

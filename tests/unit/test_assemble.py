@@ -208,7 +208,9 @@ def test_manifest(synthetic: Synthetic, tmp_path: Path) -> None:
     record = records[entry["input_hash"]]
     assert entry == {"wheel": record.wheel, "sha256": record.wheel_sha256,
                      "size": record.wheel_size, "input_hash": record.input_hash,
-                     "inputs": record.inputs, "built_on": P312}  # fmt: skip
+                     "inputs": record.inputs, "built_on": P312,
+                     "built_by": record.built_by, "network_isolated": record.network_isolated,
+                     "tests": list(record.tests)}  # fmt: skip
     assert manifest["projects"]["demo-pure"]["platforms"][P311]["built_on"] == P312
     assert set(manifest["missing"]) == {"demo-ext", "demo-pure"}
     assert set(manifest["missing"]["demo-ext"]) == {P313}

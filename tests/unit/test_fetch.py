@@ -60,8 +60,9 @@ def server() -> Iterator[Server]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Server(base=f"http://127.0.0.1:{httpd.server_address[1]}", files=files,
-                     requests=requests)
+        yield Server(
+            base=f"http://127.0.0.1:{httpd.server_address[1]}", files=files, requests=requests
+        )
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -132,8 +133,14 @@ def test_http_error_is_a_fetch_error_and_keeps_nothing(tmp_path: Path, server: S
 Member = tuple[tarfile.TarInfo, bytes | None]
 
 
-def entry(name: str, kind: bytes = tarfile.REGTYPE, *, data: bytes = b"x = 1\n",
-          link: str = "", mode: int = 0o644) -> Member:
+def entry(
+    name: str,
+    kind: bytes = tarfile.REGTYPE,
+    *,
+    data: bytes = b"x = 1\n",
+    link: str = "",
+    mode: int = 0o644,
+) -> Member:
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.mtime = kind, link, 1700000000
     info.mode = 0o755 if kind == tarfile.DIRTYPE else mode
@@ -167,21 +174,27 @@ UNSAFE_TARS = {
     "dotdot-inside": ([TOP, entry("demo_pkg-1.0.0/../../x")], "demo_pkg-1.0.0/../../x"),
     "symlink-to-etc-passwd": (
         [TOP, entry("demo_pkg-1.0.0/passwd", tarfile.SYMTYPE, link="/etc/passwd")],
-        "demo_pkg-1.0.0/passwd"),
+        "demo_pkg-1.0.0/passwd",
+    ),
     "symlink-up-and-out": (
-        [TOP, entry("demo_pkg-1.0.0/a", tarfile.SYMTYPE, link="../../x")], "demo_pkg-1.0.0/a"),
+        [TOP, entry("demo_pkg-1.0.0/a", tarfile.SYMTYPE, link="../../x")],
+        "demo_pkg-1.0.0/a",
+    ),
     "top-level-symlink-up": ([entry("a", tarfile.SYMTYPE, link="../x")], "a"),
     "hardlink-outside": (
         [TOP, entry("demo_pkg-1.0.0/h", tarfile.LNKTYPE, link="../outside")],
-        "demo_pkg-1.0.0/h"),
+        "demo_pkg-1.0.0/h",
+    ),
     "hardlink-absolute": (
         [TOP, entry("demo_pkg-1.0.0/h", tarfile.LNKTYPE, link="/etc/passwd")],
-        "demo_pkg-1.0.0/h"),
+        "demo_pkg-1.0.0/h",
+    ),
     "fifo": ([TOP, entry("demo_pkg-1.0.0/fifo", tarfile.FIFOTYPE)], "demo_pkg-1.0.0/fifo"),
     "char-device": ([TOP, entry("demo_pkg-1.0.0/null", tarfile.CHRTYPE)], "demo_pkg-1.0.0/null"),
     "bad-member-after-good-ones": (
         [TOP, entry("demo_pkg-1.0.0/setup.py"), entry("demo_pkg-1.0.0/../../../evil")],
-        "demo_pkg-1.0.0/../../../evil"),
+        "demo_pkg-1.0.0/../../../evil",
+    ),
 }
 
 
@@ -202,13 +215,19 @@ def test_unsafe_tar_is_refused_before_anything_is_written(
 
 
 UNSAFE_ZIPS = {
-    "dotdot": ([("demo_pkg-1.0.0/setup.py", b"", 0o100644), ("../evil.py", b"", 0o100644)],
-               "../evil.py"),
+    "dotdot": (
+        [("demo_pkg-1.0.0/setup.py", b"", 0o100644), ("../evil.py", b"", 0o100644)],
+        "../evil.py",
+    ),
     "absolute": ([("/tmp/ipwhl-evil.py", b"", 0o100644)], "/tmp/ipwhl-evil.py"),
     "drive-letter": ([("C:/evil.py", b"", 0o100644)], "C:/evil.py"),
-    "symlink": ([("demo_pkg-1.0.0/setup.py", b"", 0o100644),
-                 ("demo_pkg-1.0.0/link", b"/etc/passwd", stat.S_IFLNK | 0o777)],
-                "demo_pkg-1.0.0/link"),
+    "symlink": (
+        [
+            ("demo_pkg-1.0.0/setup.py", b"", 0o100644),
+            ("demo_pkg-1.0.0/link", b"/etc/passwd", stat.S_IFLNK | 0o777),
+        ],
+        "demo_pkg-1.0.0/link",
+    ),
 }
 
 
@@ -227,16 +246,19 @@ def test_unsafe_zip_is_refused_before_anything_is_written(
 
 
 def test_normal_tar_extracts(tmp_path: Path) -> None:
-    sdist = make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz", [
-        TOP,
-        entry("demo_pkg-1.0.0/pyproject.toml", data=b"[project]\nname = 'demo-pkg'\n"),
-        entry("demo_pkg-1.0.0/src", tarfile.DIRTYPE),
-        entry("demo_pkg-1.0.0/src/demo_pkg.py", data=b"VALUE = 1\n"),
-        entry("demo_pkg-1.0.0/run.sh", data=b"#!/bin/sh\n", mode=0o755),
-        entry("demo_pkg-1.0.0/src/alias.py", tarfile.SYMTYPE, link="demo_pkg.py"),
-        entry("demo_pkg-1.0.0/LICENSE", tarfile.SYMTYPE, link="../demo_pkg-1.0.0/run.sh"),
-        entry("demo_pkg-1.0.0/copy.py", tarfile.LNKTYPE, link="demo_pkg-1.0.0/src/demo_pkg.py"),
-    ])
+    sdist = make_tar(
+        tmp_path / "demo_pkg-1.0.0.tar.gz",
+        [
+            TOP,
+            entry("demo_pkg-1.0.0/pyproject.toml", data=b"[project]\nname = 'demo-pkg'\n"),
+            entry("demo_pkg-1.0.0/src", tarfile.DIRTYPE),
+            entry("demo_pkg-1.0.0/src/demo_pkg.py", data=b"VALUE = 1\n"),
+            entry("demo_pkg-1.0.0/run.sh", data=b"#!/bin/sh\n", mode=0o755),
+            entry("demo_pkg-1.0.0/src/alias.py", tarfile.SYMTYPE, link="demo_pkg.py"),
+            entry("demo_pkg-1.0.0/LICENSE", tarfile.SYMTYPE, link="../demo_pkg-1.0.0/run.sh"),
+            entry("demo_pkg-1.0.0/copy.py", tarfile.LNKTYPE, link="demo_pkg-1.0.0/src/demo_pkg.py"),
+        ],
+    )
     dest = tmp_path / "work"
     top = extract_sdist(sdist, dest)
     assert top == dest / "demo_pkg-1.0.0"
@@ -250,10 +272,13 @@ def test_normal_tar_extracts(tmp_path: Path) -> None:
 
 
 def test_normal_zip_extracts_with_plain_modes(tmp_path: Path) -> None:
-    sdist = make_zip(tmp_path / "demo_pkg-1.0.0.zip", [
-        ("demo_pkg-1.0.0/setup.py", b"from setuptools import setup\n", 0o100600),
-        ("demo_pkg-1.0.0/pkg/__init__.py", b"", 0o100777),
-    ])
+    sdist = make_zip(
+        tmp_path / "demo_pkg-1.0.0.zip",
+        [
+            ("demo_pkg-1.0.0/setup.py", b"from setuptools import setup\n", 0o100600),
+            ("demo_pkg-1.0.0/pkg/__init__.py", b"", 0o100777),
+        ],
+    )
     top = extract_sdist(sdist, tmp_path / "work")
     assert top == tmp_path / "work" / "demo_pkg-1.0.0"
     assert (top / "setup.py").read_bytes() == b"from setuptools import setup\n"
@@ -262,8 +287,9 @@ def test_normal_zip_extracts_with_plain_modes(tmp_path: Path) -> None:
 
 
 def test_two_top_level_entries_are_refused(tmp_path: Path) -> None:
-    sdist = make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz",
-                     [TOP, entry("demo_pkg-1.0.0/a.py"), entry("stray.py")])
+    sdist = make_tar(
+        tmp_path / "demo_pkg-1.0.0.tar.gz", [TOP, entry("demo_pkg-1.0.0/a.py"), entry("stray.py")]
+    )
     with pytest.raises(UnsafeArchive, match="exactly one top-level directory"):
         extract_sdist(sdist, tmp_path / "work")
 
@@ -277,10 +303,14 @@ def test_garbage_is_refused(tmp_path: Path) -> None:
 
 
 def test_tar_with_a_dot_slash_member_extracts(tmp_path: Path) -> None:
-    sdist = make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz", [
-        entry("./", tarfile.DIRTYPE), entry("./demo_pkg-1.0.0", tarfile.DIRTYPE),
-        entry("./demo_pkg-1.0.0/setup.py"),
-    ])
+    sdist = make_tar(
+        tmp_path / "demo_pkg-1.0.0.tar.gz",
+        [
+            entry("./", tarfile.DIRTYPE),
+            entry("./demo_pkg-1.0.0", tarfile.DIRTYPE),
+            entry("./demo_pkg-1.0.0/setup.py"),
+        ],
+    )
     assert extract_sdist(sdist, tmp_path / "work").name == "demo_pkg-1.0.0"
 
 
@@ -292,12 +322,15 @@ def test_file_named_dot_is_refused_before_writing(tmp_path: Path) -> None:
 
 
 def test_symlink_chain_out_of_the_tree_is_refused_before_writing(tmp_path: Path) -> None:
-    sdist = make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz", [
-        TOP,
-        entry("demo_pkg-1.0.0/b", tarfile.SYMTYPE, link=".."),
-        entry("demo_pkg-1.0.0/b/c", tarfile.SYMTYPE, link=".."),
-        entry("demo_pkg-1.0.0/b/c/evil.py"),
-    ])
+    sdist = make_tar(
+        tmp_path / "demo_pkg-1.0.0.tar.gz",
+        [
+            TOP,
+            entry("demo_pkg-1.0.0/b", tarfile.SYMTYPE, link=".."),
+            entry("demo_pkg-1.0.0/b/c", tarfile.SYMTYPE, link=".."),
+            entry("demo_pkg-1.0.0/b/c/evil.py"),
+        ],
+    )
     with pytest.raises(UnsafeArchive, match=re.escape("demo_pkg-1.0.0/b/c")):
         extract_sdist(sdist, tmp_path / "work")
     assert not (tmp_path / "evil.py").exists()
@@ -309,16 +342,19 @@ part = st.sampled_from(["a", "b", "..", "demo_pkg-1.0.0", "x.py"])
 rel = st.lists(part, min_size=1, max_size=5).map("/".join)
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(name=rel, link=st.one_of(st.none(), rel, rel.map(lambda r: "/" + r)))
 def test_one_member_is_extracted_inside_or_refused_before_writing(
     tmp_path: Path, name: str, link: str | None
 ) -> None:
     case = Path(tempfile.mkdtemp(dir=tmp_path))
     kind = tarfile.REGTYPE if link is None else tarfile.SYMTYPE
-    sdist = make_tar(case / "demo_pkg-1.0.0.tar.gz",
-                     [TOP, entry(f"demo_pkg-1.0.0/{name}", kind, link=link or "")])
+    sdist = make_tar(
+        case / "demo_pkg-1.0.0.tar.gz",
+        [TOP, entry(f"demo_pkg-1.0.0/{name}", kind, link=link or "")],
+    )
     dest = case / "work"
     try:
         extract_sdist(sdist, dest)

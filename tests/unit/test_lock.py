@@ -78,8 +78,16 @@ def closure_names(lock_path: Path, *requirements: str) -> list[str]:
 
 def test_pins_hashes_and_via_are_read(lock_path: Path) -> None:
     lock = read_lock(lock_path)
-    assert sorted(lock.pins) == ["build", "cython", "flit-core", "packaging", "pyproject-hooks",
-                                 "setuptools", "setuptools-scm", "tomli"]
+    assert sorted(lock.pins) == [
+        "build",
+        "cython",
+        "flit-core",
+        "packaging",
+        "pyproject-hooks",
+        "setuptools",
+        "setuptools-scm",
+        "tomli",
+    ]
     build = lock.pins["build"]
     assert build.version == Version("1.2.2")
     assert build.hashes == (h("build-1"), h("build-2"))
@@ -91,10 +99,13 @@ def test_pins_hashes_and_via_are_read(lock_path: Path) -> None:
 
 
 def test_closure_is_transitive(lock_path: Path) -> None:
-    assert closure_names(lock_path, "build") == [
-        "build", "packaging", "pyproject-hooks", "tomli"]
+    assert closure_names(lock_path, "build") == ["build", "packaging", "pyproject-hooks", "tomli"]
     assert closure_names(lock_path, "setuptools-scm>=8") == [
-        "packaging", "setuptools", "setuptools-scm", "tomli"]
+        "packaging",
+        "setuptools",
+        "setuptools-scm",
+        "tomli",
+    ]
     assert closure_names(lock_path, "flit_core>=3.9,<4") == ["flit-core"]  # prerelease pin
     assert closure_names(lock_path, "Cython>=3", "setuptools") == ["cython", "setuptools"]
     assert closure_names(lock_path) == []
@@ -109,8 +120,9 @@ def test_missing_requirement_is_a_lock_error(lock_path: Path) -> None:
     assert "nox -s lock" in caught.value.fix
 
 
-@pytest.mark.parametrize("requirement", ["setuptools>=80", "packaging<24", "cython==3.0.10",
-                                         "flit-core>=3.10"])
+@pytest.mark.parametrize(
+    "requirement", ["setuptools>=80", "packaging<24", "cython==3.0.10", "flit-core>=3.10"]
+)
 def test_unmet_specifier_is_a_lock_error(lock_path: Path, requirement: str) -> None:
     with pytest.raises(LockError) as caught:
         closure_names(lock_path, requirement)
@@ -131,9 +143,9 @@ def test_lock_without_hashes_or_file_is_a_lock_error(tmp_path: Path) -> None:
 
 
 def test_invalid_build_requirement_is_a_lock_error() -> None:
-    assert [str(r) for r in parse_requirements(["cython>=3", "numpy; python_version>'3.9'"],
-                                               who="x")] == [
-        "cython>=3", 'numpy; python_version > "3.9"']
+    assert [
+        str(r) for r in parse_requirements(["cython>=3", "numpy; python_version>'3.9'"], who="x")
+    ] == ["cython>=3", 'numpy; python_version > "3.9"']
     with pytest.raises(LockError, match="demo-pkg: build requirement 'cython>>3' is invalid"):
         parse_requirements(["cython>>3"], who="demo-pkg")
 
@@ -149,8 +161,10 @@ def _tar(path: Path, files: dict[str, bytes]) -> Path:
 
 def test_sdist_build_requires(tmp_path: Path) -> None:
     pyproject = b'[build-system]\nrequires = ["setuptools>=61", "cython>=3"]\n'
-    tar = _tar(tmp_path / "a-1.0.tar.gz", {"a-1.0/pyproject.toml": pyproject,
-                                           "a-1.0/sub/pyproject.toml": b"[build-system]\n"})
+    tar = _tar(
+        tmp_path / "a-1.0.tar.gz",
+        {"a-1.0/pyproject.toml": pyproject, "a-1.0/sub/pyproject.toml": b"[build-system]\n"},
+    )
     assert sdist_build_requires(tar) == ["setuptools>=61", "cython>=3"]
     zipped = tmp_path / "a-1.0.zip"
     with zipfile.ZipFile(zipped, "w") as archive:
@@ -169,8 +183,11 @@ def graphs(draw: st.DrawFn) -> dict[str, set[str]]:
     names = [f"pkg-{i}" for i in range(count)]
     via: dict[str, set[str]] = {}
     for i, name in enumerate(names):
-        parents = draw(st.sets(st.sampled_from(["-r", *names[:i]]), min_size=1, max_size=3)) \
-            if i else {"-r"}
+        parents = (
+            draw(st.sets(st.sampled_from(["-r", *names[:i]]), min_size=1, max_size=3))
+            if i
+            else {"-r"}
+        )
         via[name] = parents
     return via
 
@@ -187,8 +204,9 @@ def render(via: dict[str, set[str]], multi_line_always: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(via=graphs(), multi=st.booleans(), data=st.data())
 def test_closure_is_reachability_over_via(
     tmp_path: Path, via: dict[str, set[str]], multi: bool, data: st.DataObject

@@ -41,10 +41,16 @@ def record_for(content: dict[str, tuple[bytes, bool]]) -> bytes:
 
 
 def write_wheel(
-    path: Path, content: dict[str, tuple[bytes, bool]], *, order: list[str] | None = None,
+    path: Path,
+    content: dict[str, tuple[bytes, bool]],
+    *,
+    order: list[str] | None = None,
     date_time: tuple[int, int, int, int, int, int] = (2024, 5, 6, 7, 8, 10),
-    file_mode: int = 0o644, compression: int = zipfile.ZIP_DEFLATED, level: int | None = None,
-    directories: bool = False, record: bytes | None = None,
+    file_mode: int = 0o644,
+    compression: int = zipfile.ZIP_DEFLATED,
+    level: int | None = None,
+    directories: bool = False,
+    record: bytes | None = None,
 ) -> Path:
     files = dict(content)
     files[f"{DIST}/RECORD"] = (record if record is not None else record_for(content), False)
@@ -68,12 +74,24 @@ def write_wheel(
 
 
 def test_same_content_gives_identical_bytes(tmp_path: Path) -> None:
-    a = write_wheel(tmp_path / "a" / WHEEL_NAME, CONTENT, file_mode=0o664,
-                    compression=zipfile.ZIP_STORED, date_time=(2020, 1, 2, 3, 4, 6))
+    a = write_wheel(
+        tmp_path / "a" / WHEEL_NAME,
+        CONTENT,
+        file_mode=0o664,
+        compression=zipfile.ZIP_STORED,
+        date_time=(2020, 1, 2, 3, 4, 6),
+    )
     names = [*CONTENT, f"{DIST}/RECORD"]
-    b = write_wheel(tmp_path / "b" / WHEEL_NAME, CONTENT, order=names[::-1], file_mode=0o600,
-                    compression=zipfile.ZIP_DEFLATED, level=9, date_time=(2023, 12, 31, 23, 59, 58),
-                    directories=True)
+    b = write_wheel(
+        tmp_path / "b" / WHEEL_NAME,
+        CONTENT,
+        order=names[::-1],
+        file_mode=0o600,
+        compression=zipfile.ZIP_DEFLATED,
+        level=9,
+        date_time=(2023, 12, 31, 23, 59, 58),
+        directories=True,
+    )
     assert a.read_bytes() != b.read_bytes()
     out_a = normalize_wheel(a, tmp_path / "a", source_date_epoch=1700000000)
     out_b = normalize_wheel(b, tmp_path / "b", source_date_epoch=1700000000)
@@ -141,8 +159,9 @@ def test_record_hash_mismatch_is_a_build_error(tmp_path: Path) -> None:
     bad.parent.mkdir()
     with zipfile.ZipFile(bad, "w") as dst:
         for info, data in entries:
-            dst.writestr(info, b"evil = True\n" if info.filename == "demo_pkg/__init__.py"
-                         else data)
+            dst.writestr(
+                info, b"evil = True\n" if info.filename == "demo_pkg/__init__.py" else data
+            )
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(BuildError) as caught:
@@ -179,26 +198,43 @@ def test_record_quotes_file_names_with_commas(tmp_path: Path) -> None:
     assert "demo_pkg/data/a,b.txt" in {row[0] for row in parsed}
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     order=st.permutations([*CONTENT, f"{DIST}/RECORD"]),
-    date_time=st.tuples(st.integers(1980, 2100), st.integers(1, 12), st.integers(1, 28),
-                        st.integers(0, 23), st.integers(0, 59), st.integers(0, 29).map(2 .__mul__)),
+    date_time=st.tuples(
+        st.integers(1980, 2100),
+        st.integers(1, 12),
+        st.integers(1, 28),
+        st.integers(0, 23),
+        st.integers(0, 59),
+        st.integers(0, 29).map((2).__mul__),
+    ),
     file_mode=st.sampled_from([0o600, 0o644, 0o664, 0o444, 0o666]),
     compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2]),
     directories=st.booleans(),
 )
 def test_any_packing_of_the_same_content_normalizes_to_the_same_bytes(
-    tmp_path: Path, order: list[str], date_time: tuple[int, int, int, int, int, int],
-    file_mode: int, compression: int, directories: bool,
+    tmp_path: Path,
+    order: list[str],
+    date_time: tuple[int, int, int, int, int, int],
+    file_mode: int,
+    compression: int,
+    directories: bool,
 ) -> None:
     reference_dir = tmp_path / "reference"
     if not reference_dir.exists():
         write_wheel(reference_dir / "in" / WHEEL_NAME, CONTENT)
         normalize_wheel(reference_dir / "in" / WHEEL_NAME, reference_dir, source_date_epoch=1)
-    wheel = write_wheel(tmp_path / "case" / WHEEL_NAME, CONTENT, order=order,
-                        date_time=date_time, file_mode=file_mode, compression=compression,
-                        directories=directories)
+    wheel = write_wheel(
+        tmp_path / "case" / WHEEL_NAME,
+        CONTENT,
+        order=order,
+        date_time=date_time,
+        file_mode=file_mode,
+        compression=compression,
+        directories=directories,
+    )
     out = normalize_wheel(wheel, tmp_path / "case", source_date_epoch=1)
     assert out.read_bytes() == (reference_dir / WHEEL_NAME).read_bytes()

@@ -36,18 +36,25 @@ def platforms() -> dict[str, Any]:
 
 
 def test_pure_jobs_reuse_the_pure_platform(tmp_path: Path, platforms: dict[str, Any]) -> None:
-    recipes = recipes_from(tmp_path, recipe_doc("purelib", pure=True), recipe_doc("cext"),
-                           recipe_doc("linux-only", platforms=["linux-*"]))
+    recipes = recipes_from(
+        tmp_path,
+        recipe_doc("purelib", pure=True),
+        recipe_doc("cext"),
+        recipe_doc("linux-only", platforms=["linux-*"]),
+    )
     targets = [platforms[LINUX39], platforms[WIN312], platforms[MAC313]]
     jobs = plan_jobs(recipes, targets, platforms[PURE_PLATFORM])
     got = {(j.recipe.name, j.platform.id): j.reuses for j in jobs}
     assert got == {
-        ("cext", LINUX39): None, ("cext", MAC313): None, ("cext", WIN312): None,
+        ("cext", LINUX39): None,
+        ("cext", MAC313): None,
+        ("cext", WIN312): None,
         ("linux-only", LINUX39): None,
         # The pure wheel is built once on the pure platform, even though this run does
         # not target it, and every other platform reuses it.
         ("purelib", PURE_PLATFORM): None,
-        ("purelib", LINUX39): PURE_PLATFORM, ("purelib", MAC313): PURE_PLATFORM,
+        ("purelib", LINUX39): PURE_PLATFORM,
+        ("purelib", MAC313): PURE_PLATFORM,
         ("purelib", WIN312): PURE_PLATFORM,
     }
     assert [j.key for j in jobs] == sorted(j.key for j in jobs)  # deterministic order
@@ -88,16 +95,21 @@ def test_build_order_respects_depends(tmp_path: Path, platforms: dict[str, Any])
 def test_dependency_only_built_elsewhere_is_waited_for(
     tmp_path: Path, platforms: dict[str, Any]
 ) -> None:
-    recipes = recipes_from(tmp_path, recipe_doc("app", depends=["tool"]),
-                           recipe_doc("tool", platforms=["linux-*"]))
+    recipes = recipes_from(
+        tmp_path, recipe_doc("app", depends=["tool"]), recipe_doc("tool", platforms=["linux-*"])
+    )
     jobs = plan_jobs(recipes, [platforms[LINUX39], platforms[WIN312]], platforms[PURE_PLATFORM])
     assert build_graph(jobs)[f"app@{WIN312}"] == {f"tool@{LINUX39}"}
 
 
 def test_a_cycle_raises_cycle_error(tmp_path: Path, platforms: dict[str, Any]) -> None:
-    recipes = recipes_from(tmp_path, recipe_doc("alpha", depends=["beta"]),
-                           recipe_doc("beta", depends=["gamma"]),
-                           recipe_doc("gamma", depends=["alpha"]), recipe_doc("delta"))
+    recipes = recipes_from(
+        tmp_path,
+        recipe_doc("alpha", depends=["beta"]),
+        recipe_doc("beta", depends=["gamma"]),
+        recipe_doc("gamma", depends=["alpha"]),
+        recipe_doc("delta"),
+    )
     jobs = plan_jobs(recipes, [platforms[LINUX39]], platforms[PURE_PLATFORM])
     with pytest.raises(graphlib.CycleError) as caught:
         build_order(jobs)
@@ -117,12 +129,15 @@ REQUIRES_DIST = [
 ]
 
 
-@pytest.mark.parametrize(("pid", "expected"), [
-    (LINUX39, ["tomli", "typing-extensions", "uvloop"]),
-    (PURE_PLATFORM, ["typing-extensions", "uvloop"]),
-    (WIN312, ["colorama", "pywin32", "typing-extensions"]),
-    (MAC313, ["appnope", "typing-extensions", "uvloop"]),
-])
+@pytest.mark.parametrize(
+    ("pid", "expected"),
+    [
+        (LINUX39, ["tomli", "typing-extensions", "uvloop"]),
+        (PURE_PLATFORM, ["typing-extensions", "uvloop"]),
+        (WIN312, ["colorama", "pywin32", "typing-extensions"]),
+        (MAC313, ["appnope", "typing-extensions", "uvloop"]),
+    ],
+)
 def test_runtime_requirements_evaluate_markers_per_platform(
     platforms: dict[str, Any], pid: str, expected: list[str]
 ) -> None:
@@ -143,8 +158,10 @@ def test_runtime_closure_of_a_test() -> None:
     assert plan.test_closure("a", cyclic) == ({"a", "b"}, set())
 
 
-@given(st.dictionaries(st.sampled_from("abcdefg"), st.lists(st.sampled_from("abcdefgh")),
-                       max_size=7), st.sampled_from("abcdefgh"))
+@given(
+    st.dictionaries(st.sampled_from("abcdefg"), st.lists(st.sampled_from("abcdefgh")), max_size=7),
+    st.sampled_from("abcdefgh"),
+)
 def test_runtime_closure_is_closed(requires: dict[str, list[str]], start: str) -> None:
     closure, unknown = plan.test_closure(start, requires)
     assert start in closure
@@ -153,9 +170,7 @@ def test_runtime_closure_is_closed(requires: dict[str, list[str]], start: str) -
         assert set(requires[name]) <= closure
 
 
-def test_every_reused_wheel_is_built_by_some_job(
-    tmp_path: Path, platforms: dict[str, Any]
-) -> None:
+def test_every_reused_wheel_is_built_by_some_job(tmp_path: Path, platforms: dict[str, Any]) -> None:
     recipes = recipes_from(tmp_path, recipe_doc("winpure", pure=True, platforms=["windows-*"]))
     jobs = plan_jobs(recipes, [platforms[WIN312]], platforms[PURE_PLATFORM])
     keys = {j.key for j in jobs}

@@ -71,8 +71,8 @@ def test_a_platform_this_machine_cannot_build_is_said_so(tmp_path: Path) -> None
 def test_a_manifest_that_is_not_json_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     import pytest
 
-    from builder.audit.verify import read_manifest
     from builder.errors import TamperedError
+    from builder.tree.published import read_manifest
 
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(TamperedError, match=r"manifest\.json is not a manifest") as raised:
