@@ -1,6 +1,6 @@
-"""The CI workflow's logic, so that no step lives only in YAML: the build matrix, one
-group's build, the job summary's table, and publishing from a runner through kubo and a
-pinning service."""
+"""The CI workflow's logic, so that no step lives only in YAML: the job summary's table
+and publishing from a runner through kubo and a pinning service (the build matrix is
+`builder.matrix`)."""
 
 from __future__ import annotations
 
@@ -8,76 +8,15 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from builder.errors import IpwhlError
-from builder.model.data import tables
-from builder.model.farm import Farm
-from builder.model.platform import Platform
 from builder.paths import default_cache
-
-
-@dataclass(frozen=True, kw_only=True)
-class MatrixEntry:
-    group: str  # <os>-<arch>: the platform id without its interpreter
-    runner: str
-    qemu: str  # docker/setup-qemu-action platform, "" when the runner is native
-    backend: str
-    platforms: tuple[str, ...]
-
-
-def group_of(platform_id: str) -> str:
-    return platform_id.rsplit("-", 1)[0]
-
-
-def runners() -> dict[str, dict[str, str]]:
-    return tables("ci-runners.toml", required=("runner",))
-
-
-def matrix(farm: Farm, platform_ids: Iterable[str]) -> list[MatrixEntry]:
-    """One entry per platform group that has work, in id order."""
-    table = runners()
-    groups: dict[str, list[Platform]] = {}
-    for pid in sorted(set(platform_ids)):
-        groups.setdefault(group_of(pid), []).append(farm.platforms[pid])
-    entries = []
-    for group, platforms in sorted(groups.items()):
-        if group not in table:
-            raise IpwhlError(
-                f"no CI runner for platform group {group!r}",
-                fix="add it to builder/data/ci-runners.toml",
-            )
-        backends = sorted({p.backend for p in platforms})
-        entries.append(
-            MatrixEntry(
-                group=group,
-                runner=table[group]["runner"],
-                qemu=table[group].get("qemu", ""),
-                backend=",".join(backends),
-                platforms=tuple(p.id for p in platforms),
-            )
-        )
-    return entries
-
-
-def planned_platforms(plan: Any) -> list[str]:
-    """Platform ids named by `ipwhl plan --json` output: a list of jobs or {"jobs": [...]}."""
-    jobs = plan.get("jobs", []) if isinstance(plan, dict) else plan
-    if not isinstance(jobs, list):
-        raise IpwhlError(
-            "the plan is not a list of jobs", fix="pass the output of `ipwhl plan --json`"
-        )
-    found = []
-    for job in jobs:
-        if isinstance(job, dict) and isinstance(job.get("platform"), str):
-            found.append(job["platform"])
-    return found
 
 
 def status_table(manifest: dict[str, Any]) -> str:

@@ -1,10 +1,11 @@
 """CI glue: every step of .github/workflows is one of these commands (or a nox session).
 
 `ci-config` prints the cibuildwheel configuration of one job; `ci-matrix` turns a plan
-into the build matrix (one entry per platform group, with its runner); `ci-build` is
-one matrix job; `ci-summary` writes the assembled CID and a status table for the job
-summary; `ci-publish` runs kubo on the runner, publishes the CAR and pins it through a
-pinning service. Each runs the same way on a laptop, so no logic lives only in YAML.
+into the build matrix (entries by platform group and estimated cost, with their
+runners); `ci-build` is one matrix job, seeded from the last published tree;
+`ci-summary` writes the assembled CID and a status table for the job summary;
+`ci-publish` runs kubo on the runner, publishes the CAR and pins it through a pinning
+service. Each runs the same way on a laptop, so no logic lives only in YAML.
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from builder.ci import (
-    find_kubo,
-    kubo_daemon,
-    matrix,
-    pin_remotely,
-    planned_platforms,
-    status_table,
-)
+from builder.ci import find_kubo, kubo_daemon, pin_remotely, status_table
+from builder.commands.seed import seed_from
 from builder.curation.changes import affected, changed_files, jobs_for, plan_document
 from builder.errors import IpwhlError
+from builder.ipfs.gateway import DEFAULT_API, multiaddr_to_url
 from builder.ipfs.publish import publish
+from builder.matrix import matrix, planned_jobs, read_times
 from builder.model.farm import load_farm
 from builder.model.lock import read_lock
 from builder.options import cache_path
@@ -71,12 +68,25 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run `ipwhl plan --changed-since REV --json` for the plan; an empty or "
         "all-zero REV (a new branch) means every platform",
     )  # fmt: skip
+    mat.add_argument(
+        "--times", type=Path, default=None, metavar="DIR",
+        help="recorded job times (a store's times/ directory) for the cost estimates",
+    )  # fmt: skip
     mat.add_argument("--github-output", action="store_true",
                      help="append matrix=... and empty=... to $GITHUB_OUTPUT")  # fmt: skip
 
     build = subparsers.add_parser("ci-build", help="one matrix job: build one platform group")
     build.add_argument("group", help="<os>-<arch>, e.g. macos-arm64")
     build.add_argument("projects", nargs="*")
+    build.add_argument(
+        "--platforms", default="", metavar="IDS",
+        help="only these platforms of the group, space-separated (a matrix entry's)",
+    )  # fmt: skip
+    build.add_argument(
+        "--from", dest="seed", default="", metavar="SOURCE",
+        help="seed the store from the last published tree first (empty: do not)",
+    )  # fmt: skip
+    build.add_argument("--gateway", default=None, help="gateway to read a CID or IPNS name")
     build.add_argument("--store", type=Path, default=None)
 
     summary = subparsers.add_parser(
@@ -147,22 +157,27 @@ def _matrix(root: Path, args: argparse.Namespace) -> int:
     if args.changed_since.strip("0"):
         plan = _run_plan(root, args.changed_since)
     if plan is not None:
-        ids = [p for p in planned_platforms(plan) if p]
-        unknown = sorted(set(ids) - set(farm.platforms))
+        jobs = [(project, pid) for project, pid in planned_jobs(plan) if pid]
+        unknown = sorted({pid for _, pid in jobs} - set(farm.platforms))
+        unknown += sorted({name for name, _ in jobs if name} - set(farm.recipes))
         if unknown:
-            raise IpwhlError(f"the plan names unknown platforms: {', '.join(unknown)}",
+            raise IpwhlError(f"the plan names unknown platforms or recipes: {', '.join(unknown)}",
                              fix="make the plan from this checkout")  # fmt: skip
     else:
-        ids = list(farm.platforms)
-    entries = matrix(farm, ids)
+        jobs = [("", pid) for pid in farm.platforms]
+    times = read_times(args.times) if args.times is not None else {}
+    entries = matrix(farm, jobs, times)
     document = {
         "include": [
             {
+                "name": f"{e.group} {e.part}".strip(),
                 "group": e.group,
                 "runner": e.runner,
                 "qemu": e.qemu,
                 "backend": e.backend,
                 "platforms": " ".join(e.platforms),
+                "projects": " ".join(e.projects),
+                "estimate": e.estimate,
             }
             for e in entries
         ]
@@ -188,15 +203,25 @@ def _build(root: Path, args: argparse.Namespace) -> int:
     """`ipwhl build` restricted to one group; native Linux groups get their apt packages."""
     farm = load_farm(root)
     platforms = [p for p in farm.platforms.values() if fnmatch.fnmatch(p.id, f"{args.group}-*")]
+    outside = sorted(set(args.platforms.split()) - {p.id for p in platforms})
+    if outside:
+        raise IpwhlError(f"not platforms of group {args.group!r}: {', '.join(outside)}",
+                         fix="pass a matrix entry's group and platforms together")  # fmt: skip
     if not platforms:
         raise IpwhlError(f"no platform in group {args.group!r}", fix="see `ipwhl ci-matrix`")
     if any(backend_for(p).host_packages for p in platforms):
         system.install(sorted({pkg for r in farm.recipes.values() for pkg in r.system_packages}))
+    store, cache = store_dir(root, args.store), default_cache()
+    globs = args.platforms.split() or [f"{args.group}-*"]
+    if args.seed:
+        # Seeded with every platform's records: a pure wheel built on another group's
+        # platform is reused here, not rebuilt.
+        api = multiaddr_to_url(DEFAULT_API)
+        seed_from(args.seed, store, cache, [], api=api, gateway=args.gateway)
     run_settings = settings(
-        store=store_dir(root, args.store), cache=default_cache(), build_root=DEFAULT_BUILD_ROOT,
-        jobs=os.cpu_count() or 1,
-    )  # fmt: skip
-    outcomes = build_set(farm, args.projects, [f"{args.group}-*"], run_settings, Reporter())
+        store=store, cache=cache, build_root=DEFAULT_BUILD_ROOT, jobs=os.cpu_count() or 1
+    )
+    outcomes = build_set(farm, args.projects, globs, run_settings, Reporter())
     return exit_code(outcomes)
 
 

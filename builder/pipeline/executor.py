@@ -137,6 +137,8 @@ def execute(
                 message=ending.message,
             )
             done[ending.key] = outcome
+            if ending.status is Status.BUILT and outcome.seconds:
+                store.put_time(job.recipe.name, job.platform.id, outcome.seconds)
             on_outcome(outcome)
         reported = len(schedule.endings)
 

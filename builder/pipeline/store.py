@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from builder.atomic import write_atomic
 from builder.errors import StoreError
 from builder.metadata import read_metadata
 
@@ -228,6 +229,11 @@ class Store:
         if not directory.is_dir():
             return []
         return [Record.from_json(p.read_bytes()) for p in sorted(directory.glob("*.json"))]
+
+    def put_time(self, project: str, platform: str, seconds: float) -> None:
+        """How long a job last took to build and test: the CI matrix's cost estimate.
+        Kept beside the records, never in them (times are not deterministic)."""
+        write_atomic(self.root / "times" / platform / project, f"{seconds:.1f}\n")
 
     def publish_log(self, log: Path, *, project: str, platform: str) -> Path:
         """Keep the job's latest log at a readable path. Logs carry times and paths, so

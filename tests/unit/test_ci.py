@@ -1,4 +1,4 @@
-"""The CI workflow's logic: matrix, plan reading, the summary table, and kubo (for real)."""
+"""The CI workflow's logic: the summary table, and kubo (for real)."""
 
 from __future__ import annotations
 
@@ -7,89 +7,15 @@ import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from builder.ci import (
-    MatrixEntry,
-    find_kubo,
-    group_of,
-    kubo_daemon,
-    matrix,
-    pin_remotely,
-    planned_platforms,
-    status_table,
-)
+from builder.ci import find_kubo, kubo_daemon, pin_remotely, status_table
 from builder.errors import IpwhlError
-from builder.model.farm import load_farm
-from tests.fixtures.farm_files import make_farm, platform_doc, write
+from tests.fixtures.farm_files import write
 from tests.kubo import init_repo, require_kubo
 
 CID = "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"  # sha256 of "hello"
-
-
-@pytest.mark.parametrize(
-    ("platform_id", "group"),
-    [
-        ("linux-x86_64-cp312", "linux-x86_64"),
-        ("windows-AMD64-cp39", "windows-AMD64"),
-        ("macos-arm64-pp310", "macos-arm64"),
-    ],
-)
-def test_group_of_drops_the_interpreter(platform_id: str, group: str) -> None:
-    assert group_of(platform_id) == group
-
-
-def test_matrix_has_one_entry_per_group_with_work(tmp_path: Path) -> None:
-    farm = load_farm(make_farm(tmp_path, {}))  # the repository's own platforms
-    ids = ["windows-AMD64-cp312", "linux-x86_64-cp314", "linux-aarch64-cp39",
-           "linux-x86_64-cp312", "linux-x86_64-cp39", "linux-x86_64-cp312"]  # fmt: skip
-    assert matrix(farm, ids) == [
-        MatrixEntry(group="linux-aarch64", runner="ubuntu-24.04", qemu="arm64",
-                    backend="cibuildwheel", platforms=("linux-aarch64-cp39",)),
-        # cp312 and cp39 build natively here, cp314 through cibuildwheel.
-        MatrixEntry(group="linux-x86_64", runner="ubuntu-24.04", qemu="",
-                    backend="cibuildwheel,native",
-                    platforms=("linux-x86_64-cp312", "linux-x86_64-cp314", "linux-x86_64-cp39")),
-        MatrixEntry(group="windows-AMD64", runner="windows-2022", qemu="",
-                    backend="cibuildwheel", platforms=("windows-AMD64-cp312",)),
-    ]  # fmt: skip
-    assert matrix(farm, []) == []
-
-
-def test_matrix_refuses_a_group_without_a_runner(tmp_path: Path) -> None:
-    ids = ["linux-x86_64-cp312", "linux-ppc64le-cp312"]
-    platforms: dict[str, str | dict[str, Any]] = {
-        pid: platform_doc(pid, pure=pid == ids[0]) for pid in ids
-    }
-    farm = load_farm(make_farm(tmp_path, {}, platforms))
-    with pytest.raises(IpwhlError) as caught:
-        matrix(farm, ids)
-    assert caught.value.message == "no CI runner for platform group 'linux-ppc64le'"
-    assert "builder/data/ci-runners.toml" in caught.value.fix
-
-
-@pytest.mark.parametrize(
-    ("plan", "expected"),
-    [
-        ({"changed_since": "HEAD", "jobs": [{"platform": "a-b-cp39"}, {"platform": "c-d-cp312"}]},
-         ["a-b-cp39", "c-d-cp312"]),
-        ([{"project": "x", "platform": "a-b-cp39"}, {"project": "y"}, "junk",
-          {"platform": 3}, {"platform": "a-b-cp39"}], ["a-b-cp39", "a-b-cp39"]),
-        ({"include": []}, []),
-    ],
-)  # fmt: skip
-def test_planned_platforms_read_both_plan_shapes(plan: Any, expected: list[str]) -> None:
-    assert planned_platforms(plan) == expected
-
-
-@pytest.mark.parametrize("plan", [{"jobs": {"platform": "x"}}, "not a plan", 3])
-def test_planned_platforms_refuse_what_is_not_a_plan(plan: Any) -> None:
-    with pytest.raises(IpwhlError) as caught:
-        planned_platforms(plan)
-    assert caught.value.message == "the plan is not a list of jobs"
-    assert "ipwhl plan --json" in caught.value.fix
 
 
 def test_status_table_shows_sha256_prefixes_and_what_is_missing() -> None:

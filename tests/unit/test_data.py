@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from builder.ci import runners
 from builder.curation.licenses import license_classifiers, load_allowlist
 from builder.curation.names import well_known
 from builder.errors import DataError, ExitCode
+from builder.matrix import limits, runners
 from builder.model import data
 
 
@@ -18,6 +18,7 @@ def test_every_shipped_data_file_loads_and_holds_what_its_readers_need() -> None
     assert license_classifiers()["License :: OSI Approved :: MIT License"] == "MIT"
     assert "requests" in well_known()
     assert runners()["linux-x86_64"]["runner"]
+    assert limits().max_entries == 256 and limits().budget < 6 * 3600
     assert data.string_table("system-headers.toml", "headers")["yaml.h"] == "libyaml-dev"
     assert data.tables("system-packages.toml")["libyaml-dev"]["yum"] == "libyaml-devel"
 
