@@ -94,12 +94,14 @@ def bench_cid(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def ci(session: nox.Session) -> None:
-    """CI glue: `nox -s ci -- matrix|build|summary|publish ...` runs `ipwhl ci-<that>`."""
+    """CI glue: `nox -s ci -- matrix|build|summary|publish ...` runs `ipwhl ci-<that>`,
+    `nox -s ci -- seed SOURCE ...` runs `ipwhl seed`."""
     _install(session, "test")  # cibuildwheel is pinned in the test extra
     if not session.posargs:
-        session.error("name a step: matrix, build GROUP, summary or publish")
+        session.error("name a step: matrix, build GROUP, seed SOURCE, summary or publish")
     step, *rest = session.posargs
-    session.run("ipwhl", f"ci-{step}", *rest)
+    # `seed` is the plain command; the others are the CI glue of `ipwhl ci-*`.
+    session.run("ipwhl", step if step == "seed" else f"ci-{step}", *rest)
 
 
 @nox.session(python=PYTHON)

@@ -15,6 +15,7 @@ import fnmatch
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ from builder.pipeline.run import build_set, exit_code, settings
 from builder.pipeline.sdistfacts import sdist_facts
 from builder.report import Reporter
 from builder.tree.assemble import find_car
+from builder.tree.diff import diff_manifests, render_markdown
 from builder.tree.manifest import MANIFEST, load_manifest
+from builder.tree.published import open_published
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,6 +98,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     summary.add_argument(
         "--out", type=Path, default=None, metavar="DIR",
         help="what `ipwhl assemble --out` wrote (default: <root>/public)",
+    )  # fmt: skip
+    summary.add_argument(
+        "--published", default="", metavar="SOURCE",
+        help="the last published tree: add `ipwhl diff` against it to the summary",
     )  # fmt: skip
 
     publish = subparsers.add_parser(
@@ -214,10 +221,10 @@ def _build(root: Path, args: argparse.Namespace) -> int:
     store, cache = store_dir(root, args.store), default_cache()
     globs = args.platforms.split() or [f"{args.group}-*"]
     if args.seed:
-        # Seeded with every platform's records: a pure wheel built on another group's
-        # platform is reused here, not rebuilt.
+        # The records of this entry's platforms, and of the platform that built each
+        # pure wheel they reuse (seed() adds those), so a reuse is not a rebuild.
         api = multiaddr_to_url(DEFAULT_API)
-        seed_from(args.seed, store, cache, [], api=api, gateway=args.gateway)
+        seed_from(args.seed, store, cache, globs, api=api, gateway=args.gateway)
     run_settings = settings(
         store=store, cache=cache, build_root=DEFAULT_BUILD_ROOT, jobs=os.cpu_count() or 1
     )
@@ -242,6 +249,12 @@ def _summary(root: Path, args: argparse.Namespace) -> int:
         f"```\npip install --index-url http://127.0.0.1:8080/ipfs/{cid}/ PROJECT\n```\n\n"
         + status_table(manifest)
     )
+    if args.published:
+        with tempfile.TemporaryDirectory(prefix="ipwhl-summary-") as work:
+            api = multiaddr_to_url(DEFAULT_API)
+            before = open_published(args.published, Path(work), api=api, gateway=None)
+        changes = diff_manifests(before.manifest, manifest)
+        text += "\n" + render_markdown(changes, old=before.root or args.published, new=cid)
     (out / "status.md").write_text(text)
     (out / "cid.txt").write_text(cid + "\n")
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -25,19 +25,33 @@ def missing(packages: Iterable[str]) -> list[str]:
     return sorted(p for p in set(packages) if not _installed(p))
 
 
+def _privileges() -> list[str] | None:
+    """How to run apt-get: directly as root, through passwordless sudo (a CI runner's
+    user), or not at all (a person's shell: the error prints the command instead)."""
+    if os.geteuid() == 0:
+        return []
+    if shutil.which("sudo") is None:
+        return None
+    probe = subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False)
+    return ["sudo", "-n", "DEBIAN_FRONTEND=noninteractive"] if probe.returncode == 0 else None
+
+
 def install(packages: Iterable[str]) -> list[str]:
-    """Install what is missing with apt-get (root only); return what was installed."""
+    """Install what is missing with apt-get (as root or through passwordless sudo);
+    return what was installed."""
     todo = missing(packages)
     if not todo:
         return []
     command = f"apt-get install -y {' '.join(todo)}"
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
+    sudo = _privileges()
+    if shutil.which("apt-get") is None or sudo is None:
         raise SystemPackagesMissing(
             f"missing system packages: {', '.join(todo)}",
             fix=f"run `sudo apt-get update && sudo {command}`",
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *todo]):
+        argv = [*sudo, *argv]
         result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise SystemPackagesMissing(

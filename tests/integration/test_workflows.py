@@ -65,7 +65,7 @@ def test_actions_are_pinned_by_commit_and_credentials_are_not_kept(workflow: Pat
     uses = re.findall(r"uses:\s*(\S+)", text)
     assert uses
     for action in uses:
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w.-]+)?@[0-9a-f]{40}", action), action
     assert "pull_request_target" not in text
     assert text.count("persist-credentials: false") == text.count("actions/checkout@")
     assert "permissions: {}" in text
@@ -91,6 +91,10 @@ def test_ci_runs_the_stages_in_order() -> None:
     ]
     positions = [text.index(step) for step in steps]
     assert positions == sorted(positions)
+    # The farm's own lint and tests run first; every later job waits on them.
+    assert text.index("nox -s lint") < text.index("nox -s tests") < positions[0]
+    assert "needs: test" in text
+    assert text.count('--from "$PUBLISHED"') == 1 and text.count('seed "$PUBLISHED"') == 2
     assert "fail-fast: false" in text
     assert "docker/setup-qemu-action@" in text
     assert "refs/heads/main" in text
