@@ -79,6 +79,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_incremental(session: nox.Session) -> None:
+    """No-op of the full set and of 2,000 synthetic recipes; one changed recipe, seeded
+    from a published tree vs an empty store: `nox -s bench_incremental -- --from CAR`."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "bench_incremental.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def assemble(session: nox.Session) -> None:
     """Lay out the published tree (public/tree), print its root CID, write its CAR."""
     _install(session)

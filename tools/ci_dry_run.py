@@ -113,9 +113,11 @@ def synthetic_split(count: int, work: Path) -> None:
 
 def built_count(output: str) -> int:
     """How many jobs an `ipwhl build` run built (its closing line: `N jobs: ...`)."""
-    found = re.search(r"^\d+ jobs: (.*)$", output, re.MULTILINE)
-    counts = dict(re.findall(r"(\d+) (\w+)", found[1])) if found else {}
-    return int(counts.get("built", 0))
+    closing = re.findall(r"^\d+ jobs: (.*)$", output, re.MULTILINE)  # the last is the table's
+    counts = (
+        {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", closing[-1])} if closing else {}
+    )
+    return counts.get("built", 0)
 
 
 def main(argv: list[str] | None = None) -> int:
