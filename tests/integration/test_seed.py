@@ -65,3 +65,39 @@ def test_a_record_whose_inputs_were_changed_is_refused_and_nothing_is_seeded(
     err = capsys.readouterr().err
     assert "the record of six on linux-x86_64-cp312 names input hash" in err
     assert not (store / "records").exists()
+
+
+def test_derive_writes_a_farm_that_rebuilds_nothing_and_assembles_the_upstream_cid(
+    published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "derived"
+    code = main(["derive", str(published.car), str(target), "--cache", str(published.farm.cache)])
+    assert code == 0
+    assert f'root = "{published.root}"' in (target / "upstream.toml").read_text()
+    for name in ("six", "markupsafe"):
+        original = (published.farm.root / "recipes" / f"{name}.toml").read_bytes()
+        assert (target / "recipes" / f"{name}.toml").read_bytes() == original
+    assert sorted(p.name for p in (target / "platforms").iterdir()) == sorted(
+        p.name for p in (published.farm.root / "platforms").iterdir()
+    )
+    farm = FarmCopy(root=target, store=target / "store", build_root=published.farm.build_root,
+                    cache=published.farm.cache)  # fmt: skip
+    capsys.readouterr()
+    assert farm.build("--platform", NATIVE) == 0
+    assert "2 jobs: 2 cached" in capsys.readouterr().out
+    assert assemble(farm, tmp_path / "public") == published.root
+
+
+def test_derive_refuses_an_existing_directory_and_leaves_nothing_after_a_bad_tree(
+    published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "taken").mkdir()
+    assert main(["derive", str(published.car), str(tmp_path / "taken")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    tree = tmp_path / "tree"
+    shutil.copytree(published.tree, tree)
+    victim = tree / "_sources" / "six" / "six.toml"
+    victim.write_text(victim.read_text() + "\n# changed\n")
+    assert main(["derive", str(tree), str(tmp_path / "derived")]) == 4
+    assert "_sources/six/six.toml" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken", "tree"]
