@@ -20,8 +20,7 @@ from builder.pipeline.store import Store
 from builder.tomlwrite import toml_string
 from builder.tree.layout import FARM_DIR, SOURCES_DIR
 from builder.tree.published import Published, open_published
-
-UPSTREAM = "upstream.toml"
+from builder.tree.upstream import UPSTREAM
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,9 +60,15 @@ def write_farm(published: Published, target: Path, *, source: str) -> None:
         # An auditor's report published with the tree: `assemble --status status` keeps it.
         shutil.copytree(tree / "_status", target / "status")
     root = toml_string(published.root) if published.root else '""'
+    recipes = "".join(
+        f"{toml_string(name)} = {toml_string(entry['recipe_sha256'])}\n"
+        for name, entry in sorted(manifest["projects"].items())
+    )
     (target / UPSTREAM).write_text(
-        "# The published tree this farm was derived from (`ipwhl derive`).\n"
-        f"root = {root}\nsource = {toml_string(source)}\n"
+        "# The published tree this farm was derived from (`ipwhl derive`). Once the\n"
+        "# recipes differ from these, the assembled manifest.json names the upstream and\n"
+        "# what was added, removed and changed.\n"
+        f"root = {root}\nsource = {toml_string(source)}\n\n[recipes]\n{recipes}"
     )
 
 

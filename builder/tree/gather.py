@@ -14,6 +14,7 @@ from builder.model.recipe import Recipe
 from builder.pipeline.collection import Collection
 from builder.pipeline.store import Store
 from builder.tree.model import FileSource, Inputs, Sources, Wheel
+from builder.tree.upstream import upstream_changes
 
 
 def select_platforms(farm: Farm, globs: Iterable[str] = ()) -> list[Platform]:
@@ -139,4 +140,5 @@ def gather(
     return Inputs(
         platforms=ids, wheels=wheels, sources=sources, missing=missing,
         farm_files=farm_files, status_files=status_files,
+        upstream=upstream_changes(farm.root, {n: r.file_sha256 for n, r in farm.recipes.items()}),
     )  # fmt: skip

@@ -55,6 +55,8 @@ def manifest_bytes(inputs: Inputs, profile: str) -> bytes:
         "projects": projects,
         "missing": missing,
     }
+    if inputs.upstream is not None:
+        document["upstream"] = dict(inputs.upstream)
     # Compact: indenting makes json use its pure-Python encoder, seconds on a big set.
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode() + b"\n"

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from hashlib import sha256 as sha256_hash
 from pathlib import Path
+from typing import Any
 
 from builder.model.recipe import Recipe
 from builder.pipeline.store import Record
@@ -58,6 +59,7 @@ class Inputs:
     # alone can be rebuilt) and _status/ (the last verification report).
     farm_files: Mapping[str, bytes] = field(default_factory=dict)
     status_files: Mapping[str, bytes] = field(default_factory=dict)
+    upstream: Mapping[str, Any] | None = None  # a derived set's origin, once it differs
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -86,6 +86,18 @@ def test_derive_writes_a_farm_that_rebuilds_nothing_and_assembles_the_upstream_c
     assert farm.build("--platform", NATIVE) == 0
     assert "2 jobs: 2 cached" in capsys.readouterr().out
     assert assemble(farm, tmp_path / "public") == published.root
+    manifest = json.loads((tmp_path / "public" / "tree" / "manifest.json").read_text())
+    assert "upstream" not in manifest  # identical to the upstream until it differs
+    # A change costs what it changes: drop one recipe, nothing is built, and the
+    # manifest names the upstream and what was removed.
+    (target / "recipes" / "six.toml").unlink()
+    assert farm.build("--platform", NATIVE) == 0
+    assert "1 jobs: 1 cached" in capsys.readouterr().out
+    assert assemble(farm, tmp_path / "changed") != published.root
+    manifest = json.loads((tmp_path / "changed" / "tree" / "manifest.json").read_text())
+    assert manifest["upstream"] == {
+        "root": published.root, "added": [], "removed": ["six"], "changed": [],
+    }  # fmt: skip
 
 
 def test_derive_refuses_an_existing_directory_and_leaves_nothing_after_a_bad_tree(
