@@ -110,6 +110,9 @@ def reconstruct(tree: Path, manifest: dict[str, Any], work: Path) -> tuple[Path,
 def rebuild(checkout: Path, cache: Path, store: Path, variation: Variation, log: Path) -> int:
     """Run `ipwhl build` in a child process under the variation; stream its output."""
     env = {k: v for k, v in os.environ.items() if k not in ("IPWHL_STORE",)}
+    # HOME changes on purpose below; where this machine's interpreters live does not.
+    env.setdefault("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    env.setdefault("UV_PYTHON_INSTALL_DIR", str(Path.home() / ".local" / "share" / "uv" / "python"))
     env.update({"TZ": variation.tz, "LANG": variation.locale, "LC_ALL": variation.locale})
     env.update(dict(variation.noise))
     command = [

@@ -16,7 +16,7 @@ from tests.integration.farmcopy import NATIVE, REPO, make_farm
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
-def test_ipwhl_runs_from_a_non_activated_non_editable_install(
+def test_ipwhl_builds_and_verifies_from_a_non_activated_non_editable_install(
     tmp_path: Path, sdist_cache: Path
 ) -> None:
     venv = tmp_path / "venv"
@@ -43,3 +43,18 @@ def test_ipwhl_runs_from_a_non_activated_non_editable_install(
     assert "1 jobs: 1 built" in result.stdout
     (record,) = [json.loads(p.read_text()) for p in (farm.store / "records").glob("*.json")]
     assert record["project"] == "six" and record["tests"][0] == "import six"
+    # The auditor's path through the same install: assemble, then verify the CAR.
+    ipwhl = [str(venv / "bin" / "ipwhl"), "--root", str(farm.root)]
+    assembled = subprocess.run(
+        [*ipwhl, "assemble", "--platform", NATIVE, "--store", str(farm.store),
+         "--cache", str(sdist_cache), "--out", str(tmp_path / "public")],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert assembled.returncode == 0, assembled.stdout + assembled.stderr
+    (car,) = (tmp_path / "public").glob("*.car")
+    verified = subprocess.run(
+        [*ipwhl, "verify", str(car), "--out", str(tmp_path / "report")],
+        env=env, capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    assert "1 of 1 pairs rebuilt here reproduced" in verified.stdout
