@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from builder.errors import IpwhlError
+from builder.model.policy import POLICY
 from builder.options import add_cache_option, add_source_options, cache_path
 from builder.pipeline.seed import seed
 from builder.pipeline.store import Store
@@ -31,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--gateway), /ipns/NAME (through --gateway) or a gateway URL; every block is "
         "checked against its CID and every file against manifest.json. DIR (default: "
         "./ipwhl-derived) must not exist; it gets recipes/, platforms/, locks/, "
-        f"libraries/, {UPSTREAM} and a store seeded with the published wheels.",
+        f"libraries/, the set's {POLICY} if it has one, {UPSTREAM} and a store seeded "
+        "with the published wheels.",
     )
     parser.add_argument("source", help="tree directory, .car file, CID, /ipns/NAME or URL")
     parser.add_argument("dir", nargs="?", type=Path, default=Path("ipwhl-derived"))
@@ -53,7 +55,7 @@ def write_farm(published: Published, target: Path, *, source: str) -> None:
     farm = tree / SOURCES_DIR / FARM_DIR
     for relative in sorted(manifest.get("farm", {})):
         kind = relative.split("/", 1)[0]
-        if kind in ("platforms", "locks", "libraries"):
+        if kind in ("platforms", "locks", "libraries", POLICY):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(farm / relative, target / relative)
     if (tree / "_status").is_dir():

@@ -212,8 +212,9 @@ def check_licenses(view: SetView, unchecked: list[str]) -> list[Problem]:
                     "project.license",
                     f"{', '.join(bad)} (in {recipe.license!r}) is not on the free-software "
                     "allowlist",
-                    f"IPWHL carries only free software: if it is OSI-approved or FSF-free, "
-                    f"add it to {allow.path.name} citing the SPDX list; else drop the recipe",
+                    "IPWHL carries only free software: if it is OSI-approved or FSF-free, "
+                    "add it to builder/data/licenses.toml citing the SPDX list; else drop "
+                    "the recipe (a derived set may allow it in its own policy.toml)",
                 )
             )
     seen = set()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.model.data import data_path, string_table, strings
+from builder.model.policy import Policy
 
 _FILE = "licenses.toml"
 
@@ -22,11 +23,13 @@ class Allowlist:
     path: Path = field(compare=False)
 
 
-def load_allowlist() -> Allowlist:
+def load_allowlist(policy: Policy | None = None) -> Allowlist:
+    """The official allowlist, with a derived set's own additions and removals."""
+    policy = policy or Policy()
     return Allowlist(
-        licenses=frozenset(strings(_FILE, "allowed")),
+        licenses=(frozenset(strings(_FILE, "allowed")) | policy.allow) - policy.deny,
         exceptions=frozenset(strings(_FILE, "exceptions")),
-        path=data_path(_FILE),
+        path=policy.path or data_path(_FILE),
     )
 
 

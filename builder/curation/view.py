@@ -15,6 +15,7 @@ from builder.errors import IpwhlError, MetadataError
 from builder.metadata import Metadata, metadata_name
 from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
+from builder.model.policy import load_policy
 from builder.pipeline.collection import current
 from builder.pipeline.sdistfacts import memo_path, sdist_facts
 from builder.pipeline.store import Record, Store
@@ -107,5 +108,5 @@ def gather(farm: Farm, store: Store, cache: Path) -> SetView:
         build_requires=build_requires(farm, cache),
         locks=locks,
         locks_dir=farm.locks,
-        allowlist=load_allowlist(),
+        allowlist=load_allowlist(load_policy(farm.root)),
     )

@@ -10,6 +10,7 @@ from builder.errors import AssembleError
 from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.platform import Platform
+from builder.model.policy import POLICY
 from builder.model.recipe import Recipe
 from builder.pipeline.collection import Collection
 from builder.pipeline.store import Store
@@ -129,6 +130,8 @@ def gather(
         for path in sorted(directory.iterdir() if directory.is_dir() else ())
         if path.is_file() and not path.name.startswith(".")
     }
+    if (farm.root / POLICY).is_file():
+        farm_files[POLICY] = (farm.root / POLICY).read_bytes()
     farm_files |= _library_sources(farm, wheels.values(), sdist_cache)
     status_files = {}
     if status is not None:
