@@ -13,15 +13,24 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from builder.atomic import atomic_path, write_atomic
+from builder.curation.follow import Action, merge
 from builder.errors import IpwhlError
+from builder.model.farm import load_farm
 from builder.model.policy import POLICY
-from builder.options import add_cache_option, add_source_options, cache_path
+from builder.options import add_source_options, add_store_options, cache_path, store_path
 from builder.pipeline.seed import seed
 from builder.pipeline.store import Store
-from builder.tomlwrite import toml_string
 from builder.tree.layout import FARM_DIR, SOURCES_DIR
 from builder.tree.published import Published, open_published
-from builder.tree.upstream import UPSTREAM
+from builder.tree.upstream import (
+    UPSTREAM,
+    dumps,
+    from_manifest,
+    load_upstream,
+    local_farm_files,
+    local_projects,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,8 +46,21 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("source", help="tree directory, .car file, CID, /ipns/NAME or URL")
     parser.add_argument("dir", nargs="?", type=Path, default=Path("ipwhl-derived"))
+    parser.add_argument(
+        "--update", action="store_true",
+        help="SOURCE is a newer upstream: move the derived farm at --root onto it, "
+        "keeping your additions and overrides; conflicts change nothing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ours", action="append", default=[], metavar="NAME",
+        help="in a conflict over NAME (a project or farm file), keep yours",
+    )  # fmt: skip
+    parser.add_argument(
+        "--theirs", action="append", default=[], metavar="NAME",
+        help="in a conflict over NAME, take upstream's",
+    )  # fmt: skip
     add_source_options(parser)
-    add_cache_option(parser)
+    add_store_options(parser)
 
 
 def write_farm(published: Published, target: Path, *, source: str) -> None:
@@ -61,20 +83,13 @@ def write_farm(published: Published, target: Path, *, source: str) -> None:
     if (tree / "_status").is_dir():
         # An auditor's report published with the tree: `assemble --status status` keeps it.
         shutil.copytree(tree / "_status", target / "status")
-    root = toml_string(published.root) if published.root else '""'
-    recipes = "".join(
-        f"{toml_string(name)} = {toml_string(entry['recipe_sha256'])}\n"
-        for name, entry in sorted(manifest["projects"].items())
-    )
-    (target / UPSTREAM).write_text(
-        "# The published tree this farm was derived from (`ipwhl derive`). Once the\n"
-        "# recipes differ from these, the assembled manifest.json names the upstream and\n"
-        "# what was added, removed and changed.\n"
-        f"root = {root}\nsource = {toml_string(source)}\n\n[recipes]\n{recipes}"
-    )
+    upstream = from_manifest(manifest, root=published.root, source=source)
+    (target / UPSTREAM).write_text(dumps(upstream))
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.update:
+        return update(args)
     target = Path(args.dir).absolute()
     if target.exists():
         raise IpwhlError(
@@ -99,4 +114,77 @@ def run(args: argparse.Namespace) -> int:
           f"{seeded.added} build records seeded")  # fmt: skip
     status = " --status status" if (target / "status").is_dir() else ""
     print(f"next: cd {target} && ipwhl build && ipwhl assemble{status}")
+    return 0
+
+
+def _copy(source: Path, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def _take_project(root: Path, tree: Path, name: str, present: bool) -> None:
+    """Upstream's recipe and patches for `name` (or neither, if upstream dropped it)."""
+    patches = root / "recipes" / "patches" / name
+    shutil.rmtree(patches, ignore_errors=True)
+    if not present:
+        (root / "recipes" / f"{name}.toml").unlink(missing_ok=True)
+        return
+    base = tree / SOURCES_DIR / name
+    if (base / "patches").is_dir():
+        for path in sorted((base / "patches").iterdir()):
+            _copy(path, patches / path.name)
+    _copy(base / f"{name}.toml", root / "recipes" / f"{name}.toml")
+
+
+def update(args: argparse.Namespace) -> int:
+    """`derive --update SOURCE`: the three-way move onto a newer upstream."""
+    root = Path(args.root).absolute()
+    base = load_upstream(root)
+    if base is None:
+        raise IpwhlError(
+            f"{root} has no {UPSTREAM}: it is not a derived farm",
+            fix="run `ipwhl derive SOURCE DIR` first, or pass --root DIR",
+        )
+    farm = load_farm(root)
+    with tempfile.TemporaryDirectory(prefix="ipwhl-derive-") as work:
+        published = open_published(args.source, Path(work), api=args.api, gateway=args.gateway)
+        new = from_manifest(published.manifest, root=published.root, source=args.source)
+        projects = merge(base.projects, local_projects(farm), new.projects,
+                         ours=args.ours, take=args.theirs)  # fmt: skip
+        files = merge(base.farm, local_farm_files(root), new.farm,
+                      ours=args.ours, take=args.theirs)  # fmt: skip
+        versions = {"base": base.versions, "theirs": new.versions,
+                    "yours": {n: str(r.version) for n, r in farm.recipes.items()}}  # fmt: skip
+        conflicts = [*projects.conflicts, *files.conflicts]
+        if conflicts:
+            print(f"{len(conflicts)} conflict(s) updating onto {new.root or args.source}:")
+            for conflict in conflicts:
+                print(f"  {conflict.describe(versions)}")
+            raise IpwhlError(
+                f"{len(conflicts)} project(s) or file(s) changed both here and upstream; "
+                "nothing was changed",
+                fix="for each, rerun with --ours NAME (keep yours) or --theirs NAME (take "
+                "upstream's); `ipwhl diff` of the two upstream roots shows their side",
+            )
+        tree = published.tree
+        for name, theirs in sorted(projects.changes.items()):
+            _take_project(root, tree, name, theirs is not None)
+        for relative, theirs in sorted(files.changes.items()):
+            if theirs is None:
+                (root / relative).unlink(missing_ok=True)
+            else:
+                _copy(tree / SOURCES_DIR / FARM_DIR / relative, root / relative)
+        seeded = seed(published, Store(root=store_path(args)), cache_path(args), lambda _: True)
+    write_atomic(root / UPSTREAM, dumps(new))
+    print(f"updated {root} from {base.root} to {new.root or args.source}; "
+          f"{seeded.added} build records seeded")  # fmt: skip
+    for name, action in sorted({**projects.actions, **files.actions}.items()):
+        if action is Action.SAME:
+            continue
+        before, after = versions["yours"].get(name), new.versions.get(name)
+        moved = f" ({before or 'absent'} -> {after or 'absent'})" if action is Action.TAKE else ""
+        print(f"  {name}: {action}{moved}")
+    print(
+        f"next: ipwhl build && ipwhl assemble && ipwhl diff {new.root or args.source} public/tree"
+    )
     return 0

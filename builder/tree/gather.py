@@ -143,5 +143,5 @@ def gather(
     return Inputs(
         platforms=ids, wheels=wheels, sources=sources, missing=missing,
         farm_files=farm_files, status_files=status_files,
-        upstream=upstream_changes(farm.root, {n: r.file_sha256 for n, r in farm.recipes.items()}),
+        upstream=upstream_changes(farm),
     )  # fmt: skip
