@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from tests.integration.conftest import Published, assemble
+from tests.fixtures.published import Published, assemble
 from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

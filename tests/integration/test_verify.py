@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from tests.integration.conftest import Published, assemble
+from tests.fixtures.published import Published, assemble
 from tests.integration.farmcopy import NATIVE, make_farm, make_sdist
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]

@@ -1,0 +1,5 @@
+"""Fixtures every tier shares (defined in tests/fixtures/)."""
+
+from tests.fixtures.published import published, sdist_cache
+
+__all__ = ["published", "sdist_cache"]
