@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from builder.atomic import atomic_path, write_atomic
+from builder.audit.explain import check_every_byte
 from builder.curation.follow import Action, merge
 from builder.errors import IpwhlError
 from builder.model.farm import load_farm
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="ipwhl-derive-") as work:
             published = open_published(args.source, Path(work), api=args.api, gateway=args.gateway)
             write_farm(published, part, source=args.source)
+            # The identity promise: every byte of the tree follows from what derive wrote.
+            check_every_byte(published.tree, published.manifest, load_farm(part))
             seeded = seed(published, Store(root=part / "store"), cache, lambda _: True)
         part.replace(target)
     except BaseException:

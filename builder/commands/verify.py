@@ -9,6 +9,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from builder.audit.explain import check_every_byte
 from builder.audit.status import summary, write_report
 from builder.audit.verify import Variation, Verdict, compare, rebuild, reconstruct
 from builder.model.farm import load_farm
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         check_files(tree, manifest)
         checkout, cache = reconstruct(tree, manifest, work)
         farm = load_farm(checkout)
+        print("==> re-derive every index page, .metadata and the manifest", flush=True)
+        check_every_byte(tree, manifest, farm)
         buildable = {pid: why_not_buildable(p) for pid, p in farm.platforms.items()}
         variation = Variation(build_root=work / "elsewhere" / "root", jobs=args.jobs)
         print("==> rebuild under variation:", flush=True)

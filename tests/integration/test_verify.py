@@ -105,3 +105,36 @@ imports = ["stamp"]
     diff = (tmp_path / "report" / row["diff_text"]).read_text()
     assert "stamp/__init__.py" in diff and "BUILT_AT_NS" in diff
     assert (tmp_path / "report" / row["diff_html"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("page", "markupsafe/index.html"),
+        ("metadata", ".whl.metadata"),
+        ("extra", "six/six-9.9.9-py3-none-any.whl"),
+        ("platform page", "_platforms/linux-x86_64-cp312/index.html"),
+    ],
+)
+def test_every_byte_pip_reads_is_verified(
+    published: Published, tmp_path: Path, change: str, named: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    tree = tmp_path / "tree"
+    shutil.copytree(published.tree, tree)
+    if change == "page":
+        page = tree / "markupsafe" / "index.html"
+        text = page.read_text()
+        sha = text.split("#sha256=", 1)[1][:64]
+        page.write_text(text.replace(sha, "0" * 64))  # a changed #sha256= pip would trust
+    elif change == "metadata":
+        (meta,) = (tree / "six").glob("*.whl.metadata")
+        meta.write_bytes(meta.read_bytes() + b"Requires-Dist: evil\n")
+    elif change == "extra":
+        (tree / "six" / "six-9.9.9-py3-none-any.whl").write_bytes(b"not in the manifest")
+    else:
+        page = tree / "_platforms" / "linux-x86_64-cp312" / "index.html"
+        page.write_text(page.read_text().replace("six", "sux", 1))
+    assert _verify(tree, tmp_path / "report") == 4  # ExitCode.INTEGRITY
+    err = capsys.readouterr().err
+    assert named in err and "not what its wheels and sources give" in err

@@ -78,3 +78,23 @@ def test_a_manifest_that_is_not_json_is_an_error_not_a_traceback(tmp_path: Path)
     with pytest.raises(TamperedError, match=r"manifest\.json is not a manifest") as raised:
         read_manifest(tmp_path)
     assert "root of an assembled tree" in raised.value.fix
+
+
+def test_an_assembled_tree_is_explained_byte_for_byte_and_an_added_key_is_not(
+    tmp_path: Path,
+) -> None:
+    from builder.audit.explain import unexplained
+    from tests.unit.test_assemble import make_synthetic
+
+    synthetic = make_synthetic(tmp_path / "a")
+    tree = synthetic.assemble(tmp_path / "out").tree
+    manifest = json.loads((tree / "manifest.json").read_text())
+    assert unexplained(tree, manifest, synthetic.farm) == []
+    # A key the farm never writes, in the farm's own compact form: the bytes the plan
+    # gives from the same entries lack it.
+    manifest["projects"]["demo-ext"]["note"] = "trust me"
+    raw = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    (tree / "manifest.json").write_text(raw + "\n")
+    assert unexplained(tree, manifest, synthetic.farm) == [
+        "manifest.json: differs from what its verified wheels and sources give"
+    ]
