@@ -222,3 +222,9 @@ class ScheduleError(IpwhlError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, fix="this is a bug in the farm; report it with the output")
+
+
+class SdistError(IpwhlError):
+    """An sdist is not what its recipe says: unreadable, malformed, or another project's."""
+
+    exit_code = ExitCode.INPUT

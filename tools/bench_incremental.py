@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         changed = copy_farm(work / "changed")
         recipe = changed / "recipes" / f"{args.change}.toml"
         recipe.write_text(recipe.read_text().replace(
-            "[build]\n", '[build]\nenv = { IPWHL_BENCH = "changed" }\n', 1))  # fmt: skip
+            "[build]\n", '[build]\nenv = { BENCH_WITH_CHANGE = "changed" }\n', 1))  # fmt: skip
         base = [*IPWHL, "--root", str(changed), "build", "--platform", args.platform]
         after, out = timed([*base, "--store", str(work / "after"), "--from", seed])
         if not args.skip_before:

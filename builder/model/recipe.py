@@ -19,11 +19,26 @@ from packaging.licenses import InvalidLicenseExpression, canonicalize_license_ex
 from packaging.utils import canonicalize_name, is_normalized_name
 from packaging.version import InvalidVersion, Version
 
+from builder.model.data import strings
 from builder.model.tomlfields import Collector, Fields, read_toml
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Debian policy 5.6.1: lower case letters, digits, + - . ; at least two characters.
+_DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
+def env_allowed(key: str) -> bool:
+    """A variable a recipe may set: a flag, or a project's build switch (data file)."""
+    name = "build-env.toml"
+    if any(fnmatch.fnmatchcase(key, p) for p in strings(name, "denied")):
+        return False
+    return key in strings(name, "flags") or any(
+        fnmatch.fnmatchcase(key, p) for p in strings(name, "patterns")
+    )
+
+
 # The builder owns these: a recipe that set them would make builds depend on the recipe
 # author's guess at paths, or undo the reproducibility measures.
 RESERVED_ENV = frozenset(
@@ -209,13 +224,30 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
 
     env = build.str_table("env")
     for key in env:
-        if not _ENV_NAME.fullmatch(key) or key in RESERVED_ENV:
+        if not _ENV_NAME.fullmatch(key) or key in RESERVED_ENV or not env_allowed(key):
             collector.add(
                 code="R014",
                 file=path,
                 field=f"build.env.{key}",
                 message="is not a variable a recipe may set",
-                fix=f"the builder sets {', '.join(sorted(RESERVED_ENV))} itself; remove it",
+                fix=(
+                    f"the farm sets {key} itself (a recipe's own epoch is "
+                    "build.source-date-epoch); remove it"
+                    if key in RESERVED_ENV
+                    else "a recipe sets compiler flags (CFLAGS, CPPFLAGS, LDFLAGS, CXXFLAGS) "
+                    "and its project's own build switches (see builder/data/build-env.toml); "
+                    "the farm sets everything else itself"
+                ),
+            )
+    for i, package in enumerate(build.str_list("system-packages")):
+        if not _DEBIAN_PACKAGE.fullmatch(package):
+            collector.add(
+                code="R021",
+                file=path,
+                field=f"build.system-packages[{i}]",
+                message=f"{package!r} is not a Debian package name",
+                fix="name a Debian binary package (lower case letters, digits, + - .), "
+                "e.g. libyaml-dev",
             )
     timeout = build.get("timeout", int, default=1800)
     if timeout is not None and timeout <= 0:

@@ -66,7 +66,10 @@ def backend_env(
         # Flags add to the reproducibility flags above; everything else is the toolchain's.
         merge = key in ("CPPFLAGS", "LDFLAGS") and value
         variables[key] = f"{variables[key]} {value}" if merge else value
-    variables.update(dict(recipe.env))
+    for key, value in recipe.env:
+        # A recipe's flags add to the reproducibility flags; they never replace them.
+        flag = key in ("CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS")
+        variables[key] = f"{variables[key]} {value}" if flag and key in variables else value
     return BuildEnv(variables=tuple(sorted(variables.items())))
 
 

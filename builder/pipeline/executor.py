@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.errors import IpwhlError, ScheduleError, SystemPackagesMissing
+from builder.errors import IpwhlError, ScheduleError, SdistError, SystemPackagesMissing
 from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
@@ -26,7 +26,7 @@ from builder.pipeline.fetch import fetch_sdist
 from builder.pipeline.inputs import Inputs, build_inputs, reuse_inputs
 from builder.pipeline.plan import Job, build_graph, runtime_requirements
 from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
-from builder.pipeline.sdistfacts import sdist_facts
+from builder.pipeline.sdistfacts import check_identity, sdist_facts
 from builder.pipeline.store import Record, Store
 
 
@@ -272,12 +272,17 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
                 )
             needs = schedule.nodes[key].needs
             depends = {run.by_key[k].recipe.name: run.wheels[k][1] for k in needs}
+            try:
+                facts = sdist_facts(
+                    run.sdists[job.recipe.name], job.recipe.sha256, run.settings.cache
+                )
+            except SdistError as e:
+                raise SdistError(f"{job.recipe.path}: source: {e.message}", fix=e.fix) from e
+            check_identity(job.recipe, facts)
             inputs = build_inputs(
                 job,
                 backend=backend,
-                sdist=sdist_facts(
-                    run.sdists[job.recipe.name], job.recipe.sha256, run.settings.cache
-                ),
+                sdist=facts,
                 sdist_sha256=job.recipe.sha256,
                 lock=run.lock_for(job.platform.interpreter),
                 depends=depends,

@@ -77,6 +77,8 @@ def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> t
     The cache is keyed by sha256, which is what the fetch stage trusts, so a recipe
     pinning this hash finds it there without a server.
     """
+    # Every sdist carries PKG-INFO; the farm checks it names the recipe's release.
+    files = {"PKG-INFO": f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\n", **files}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
         for path, text in sorted(files.items()):

@@ -27,7 +27,7 @@ def _derived(published: Published, target: Path) -> FarmCopy:
 def _with_env(recipe: Path, value: str) -> None:
     text = recipe.read_text()
     recipe.write_text(
-        text.replace("[build]\n", f'[build]\nenv = {{ IPWHL_EXAMPLE = "{value}" }}\n', 1)
+        text.replace("[build]\n", f'[build]\nenv = {{ EXAMPLE_WITH_FLAG = "{value}" }}\n', 1)
     )
 
 
@@ -106,7 +106,7 @@ def test_update_takes_upstreams_changes_and_keeps_yours(
     assert "six: keep yours" in out
     theirs = (newer.farm.root / "recipes" / "markupsafe.toml").read_bytes()
     assert (farm.root / "recipes" / "markupsafe.toml").read_bytes() == theirs
-    assert 'IPWHL_EXAMPLE = "ours"' in (farm.root / "recipes" / "six.toml").read_text()
+    assert 'EXAMPLE_WITH_FLAG = "ours"' in (farm.root / "recipes" / "six.toml").read_text()
     assert f'root = "{newer.root}"' in (farm.root / "upstream.toml").read_text()
     # markupsafe comes from the new upstream's records; only your six is built.
     assert farm.build("--platform", NATIVE) == 0

@@ -41,7 +41,7 @@ def test_a_one_recipe_change_builds_that_recipe_only(
     farm = _checkout(published, tmp_path)
     recipe = farm.root / "recipes" / "markupsafe.toml"
     text = (REPO / "recipes" / "markupsafe.toml").read_text()
-    recipe.write_text(text.replace("[build]\n", '[build]\nenv = { IPWHL_EXAMPLE = "1" }\n', 1))
+    recipe.write_text(text.replace("[build]\n", '[build]\nenv = { EXAMPLE_WITH_FLAG = "1" }\n', 1))
     assert farm.build("--platform", NATIVE, "--from", str(published.car)) == 0
     out = capsys.readouterr().out
     assert "2 jobs: 1 built, 1 cached" in out

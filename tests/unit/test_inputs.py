@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
+from builder.errors import SdistError
 from builder.model.farm import load_farm
 from builder.model.lock import Lock, Pin
 from builder.pipeline import normalize
@@ -71,7 +72,7 @@ def _jobs(tmp_path: Path) -> dict[str, Job]:
             "demo-pure": recipe_doc("demo-pure", pure=True),
             "demo-ext": recipe_doc(
                 "demo-ext",
-                env={"DEMO_FLAG": "1"},
+                env={"DEMO_WITH_FLAG": "1"},
                 **{"config-settings": {"--build-option": "--fast"}},
             ),
         },
@@ -142,8 +143,8 @@ def test_a_flag_changes_the_jobs_it_touches_and_a_normalizer_constant_changes_al
     monkeypatch.undo()
     # The recipe's environment reaches the backend's environment, and only its jobs.
     ext = before["C extension on linux-x86_64-cp312"]
-    assert ext["shaping"]["environment"]["DEMO_FLAG"] == "1"
-    assert "DEMO_FLAG" not in before["pure on linux-x86_64-cp312"]["shaping"]["environment"]
+    assert ext["shaping"]["environment"]["DEMO_WITH_FLAG"] == "1"
+    assert "DEMO_WITH_FLAG" not in before["pure on linux-x86_64-cp312"]["shaping"]["environment"]
     assert "--config-setting=--build-option=--fast" in ext["shaping"]["frontend"]
 
 
@@ -155,5 +156,5 @@ def test_sdist_facts_are_read_once_and_kept_by_sha256(tmp_path: Path) -> None:
     sdist.unlink()  # a second read needs only the memo: the bytes it came from are fixed
     assert sdist_facts(sdist, "2" * 64, cache) == first
     (cache / "sdist-facts" / f"{'2' * 64}.json").write_text("{damaged")
-    with pytest.raises(FileNotFoundError):  # a damaged memo is recomputed, not trusted
+    with pytest.raises(SdistError, match="cannot be read"):  # recomputed, not trusted
         sdist_facts(sdist, "2" * 64, cache)

@@ -218,7 +218,7 @@ BAD = [
         code="R014",
         file="demo-pkg.toml",
         field="build.env.PATH",
-        fix="the builder sets",
+        fix="the farm sets PATH itself",
     ),
     Bad(
         id="reserved-env-SOURCE_DATE_EPOCH",
@@ -234,7 +234,34 @@ BAD = [
         code="R014",
         file="demo-pkg.toml",
         field="build.env.A-B",
-        fix="remove it",
+        fix="the farm sets everything else itself",
+    ),
+    *[
+        Bad(
+            id=f"env-not-an-input-{name}",
+            recipes={"demo-pkg": recipe_doc(env={name: "/tmp/x"})},
+            code="R014",
+            file="demo-pkg.toml",
+            field=f"build.env.{name}",
+            fix="builder/data/build-env.toml",
+        )
+        for name in (
+            "LD_PRELOAD",
+            "PYTHONPATH",
+            "UV_INDEX_URL",
+            "PIP_FIND_LINKS",
+            "DEMO_SWITCH",
+            "HTTPS_PROXY",
+            "IPWHL_STORE",
+        )
+    ],
+    Bad(
+        id="system-package-is-an-apt-option",
+        recipes={"demo-pkg": recipe_doc(**{"system-packages": ["-o", "APT::Foo=1"]})},
+        code="R021",
+        file="demo-pkg.toml",
+        field="build.system-packages[0]",
+        fix="Debian binary package",
     ),
     Bad(
         id="env-value-not-string",
@@ -395,7 +422,7 @@ def test_a_valid_recipe_loads_into_exact_values(tmp_path: Path) -> None:
     recipes = tmp_path / "recipes"
     write(recipes / "patches" / "demo-pkg" / "fix-build.patch", "--- a\n+++ b\n")
     doc = recipe_doc(
-        env={"CFLAGS": "-O2", "A_FLAG": "1"},
+        env={"CFLAGS": "-O2", "DEMO_WITH_FLAG": "1"},
         timeout=600,
         depends=[],
         pure=True,
@@ -411,7 +438,7 @@ def test_a_valid_recipe_loads_into_exact_values(tmp_path: Path) -> None:
     assert recipe.license == "Apache-2.0 OR MIT"
     assert recipe.sha256 == SHA
     assert recipe.sdist_filename == "demo_pkg-1.0.0.tar.gz"
-    assert recipe.env == (("A_FLAG", "1"), ("CFLAGS", "-O2"))
+    assert recipe.env == (("CFLAGS", "-O2"), ("DEMO_WITH_FLAG", "1"))
     assert recipe.timeout == 600 and recipe.source_date_epoch == 1700000000 and recipe.pure
     assert recipe.test_commands == (("python", "-c", "import demo_pkg; print(1)"),)
     assert recipe.test_imports == ("demo_pkg",)
@@ -553,3 +580,18 @@ def test_a_cycle_of_build_dependencies_is_an_input_error_not_a_traceback(
     for name in ("alpha", "beta", "gamma"):
         assert name in problem.message
     assert "R020" in err
+
+
+def test_a_recipes_flags_add_to_the_reproducibility_flags_never_replace_them(
+    tmp_path: Path,
+) -> None:
+    from builder.pipeline.build import backend_env
+
+    doc = recipe_doc(env={"CPPFLAGS": "-DDEMO=1", "LDFLAGS": "-lm", "DEMO_WITH_FLAG": "1"})
+    recipe = load_recipe(tmp_path / "recipes", doc)
+    made = backend_env(recipe, venv=tmp_path / "venv", source=tmp_path / "src",
+                       home=tmp_path / "home", source_date_epoch=1700000000)  # fmt: skip
+    env = dict(made.variables)
+    assert env["CPPFLAGS"] == f"-ffile-prefix-map={tmp_path / 'src'}=. -DDEMO=1"
+    assert env["LDFLAGS"] == "-Wl,--strip-debug -Wl,--build-id=none -lm"
+    assert env["DEMO_WITH_FLAG"] == "1"
