@@ -86,7 +86,7 @@ def execute(
     settings: tasks_.Settings,
     on_outcome: Callable[[Outcome], None] = lambda _: None,
 ) -> list[Outcome]:
-    store = Store(root=settings.store)
+    store = Store(root=settings.store, run=settings.run)
     store.clean_tmp()
     by_key = {job.key: job for job in jobs}
     sdists, fetch_errors = _fetch_all(jobs, settings)
@@ -174,6 +174,7 @@ def execute(
                 key = running.pop(future)
                 _take_result(by_key[key], future.result(), run, schedule)
             report()
+    store.end_run()
     return [done[job.key] for job in jobs]
 
 

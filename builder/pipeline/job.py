@@ -59,7 +59,7 @@ def _run_build(task: BuildTask) -> Built | Failed:
     job, settings = task.job, task.settings
     directory = job_dir(settings, job)
     log = directory.parent / f"{job.recipe.name}.log"
-    store = Store(root=settings.store)
+    store = Store(root=settings.store, run=settings.run)
     stage = "build"
     try:
         build.reset_dir(directory)
@@ -96,7 +96,7 @@ def _run_test(task: TestTask) -> Tested | Failed:
     job, settings = task.job, task.settings
     directory = job_dir(settings, job) / "test"
     log = directory.parent.parent / f"{job.recipe.name}.log"
-    store = Store(root=settings.store)
+    store = Store(root=settings.store, run=settings.run)
     try:
         build.reset_dir(directory)
         if job.reuses:  # no build step ran for this job: start its log here

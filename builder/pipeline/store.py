@@ -11,6 +11,7 @@ moved into `blobs/` (and its record written). A wheel that fails leaves nothing 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -70,6 +71,9 @@ class Record:
 @dataclass(frozen=True, kw_only=True)
 class Store:
     root: Path
+    # The process id of the run that stages wheels: each run stages in a directory of
+    # its own, so a rerun can drop what a killed run left without touching a live one's.
+    run: int = 0
 
     def blob(self, sha256: str) -> Path:
         return self.root / "blobs" / sha256
@@ -103,7 +107,7 @@ class Store:
         return sha
 
     def staged(self, sha256: str) -> Path:
-        return self.root / "staging" / sha256
+        return self.root / "staging" / f"pid-{self.run}" / sha256
 
     def stage(self, path: Path) -> str:
         """Copy a new, untested wheel in beside the blobs; return its sha256."""
@@ -181,6 +185,12 @@ class Store:
             )
         self._commit(staged, self.blob(sha256))
 
+    def end_run(self) -> None:
+        """Remove this run's staging directory once every wheel in it is stored or
+        dropped (a wheel still there is left for `store check` to name)."""
+        with contextlib.suppress(OSError):
+            (self.root / "staging" / f"pid-{self.run}").rmdir()
+
     def discard(self, sha256: str) -> None:
         """Drop a staged wheel that will never be stored (it failed, or was skipped)."""
         self.staged(sha256).unlink(missing_ok=True)
@@ -247,17 +257,25 @@ class Store:
         return readable
 
     def clean_tmp(self) -> None:
-        """Leftovers of killed writes (never referenced, safe to drop): the temporary
-        directories of processes that are gone. A live process's are left alone."""
-        base = self.root / "tmp"
-        for entry in base.iterdir() if base.is_dir() else ():
-            pid = entry.name.removeprefix("pid-")
-            if entry.is_dir() and pid.isdigit() and _alive(int(pid)):
-                continue
+        """Leftovers of killed runs (never referenced, safe to drop): the temporary and
+        staging directories of processes that are gone. A live process's are left alone."""
+        for entry in left_by_dead_runs(self.root):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+
+def left_by_dead_runs(root: Path) -> list[Path]:
+    """The per-process entries of tmp/ and staging/ whose process is gone."""
+    found = []
+    for base in (root / "tmp", root / "staging"):
+        for entry in sorted(base.iterdir()) if base.is_dir() else ():
+            pid = entry.name.removeprefix("pid-")
+            if entry.is_dir() and pid.isdigit() and _alive(int(pid)):
+                continue
+            found.append(entry)
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from builder.errors import IpwhlError
 from builder.metadata import read_metadata
-from builder.pipeline.store import Record, Store, input_hash
+from builder.pipeline.store import Record, Store, input_hash, left_by_dead_runs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,8 +71,12 @@ def check_store(store: Store) -> StoreReport:
                 continue
             if path.read_bytes() != wheels_own:
                 damage.append(Damage(path=path, what="not the METADATA of its wheel"))
-    staging = store.root / "staging"
-    leftovers = tuple(sorted(staging.glob("*"))) if staging.is_dir() else ()
+    leftovers = tuple(
+        path
+        for entry in left_by_dead_runs(store.root)
+        for path in ([entry] if entry.is_file() else sorted(entry.rglob("*")))
+        if path.is_file()
+    )
     return StoreReport(blobs=len(blobs), records=len(records), damage=tuple(damage),
                        leftovers=leftovers)  # fmt: skip
 
@@ -84,3 +88,5 @@ def repair(report: StoreReport) -> None:
         item.path.unlink(missing_ok=True)
     for path in report.leftovers:
         path.unlink(missing_ok=True)
+        if path.parent.name.startswith("pid-") and not any(path.parent.iterdir()):
+            path.parent.rmdir()

@@ -5,7 +5,8 @@ Kept apart from the worker's code (`job`) and the backends, which all read them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.model.library import Library
@@ -20,6 +21,7 @@ class Settings:
     build_root: Path
     uv: str
     jobs: int
+    run: int = field(default_factory=os.getpid)  # the run's process: its staging directory
 
 
 @dataclass(frozen=True, kw_only=True)

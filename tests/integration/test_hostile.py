@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from builder.cli import main
 from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm, make_sdist
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -95,3 +101,39 @@ def test_a_bad_sdist_fails_its_own_job_and_the_run_goes_on(
     out = "".join(capsys.readouterr().out.split())  # the table wraps long messages
     assert "".join(expected.split()) in out and "recipes/victim.toml" in out
     assert _stored_projects(run) == {"six"}  # the run went on; the bad job left nothing
+
+
+def _build_process(farm: FarmCopy, *projects: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "builder", "--root", str(farm.root), "build", *projects,
+            "--platform", NATIVE, "--store", str(farm.store), "--build-root",
+            str(farm.build_root), "--cache", str(farm.cache)]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+
+def test_a_run_killed_with_a_wheel_staged_leaves_nothing_a_rerun_keeps(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    farm = make_farm(tmp_path, ["six"], cache=sdist_cache)
+    run = _build_process(farm, "six")
+    deadline = time.monotonic() + 300
+    while not list(farm.store.glob("staging/pid-*/*")):  # built, not yet tested
+        assert run.poll() is None and time.monotonic() < deadline, "no wheel was staged"
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)  # the run and every worker, mid-job
+    run.wait()
+    assert not list(farm.store.glob("records/*"))  # an untested wheel was never recorded
+    assert farm.build("six", "--platform", NATIVE) == 0
+    assert not list(farm.store.glob("staging/*")) and not list(farm.store.glob("tmp/pid-*/*"))
+    assert main(["store", "check", "--store", str(farm.store)]) == 0
+
+
+def test_two_runs_on_one_store_and_build_root_both_succeed(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    farm = make_farm(tmp_path, ["six", "markupsafe"], cache=sdist_cache)
+    first, second = _build_process(farm), _build_process(farm)
+    outputs = [p.communicate(timeout=900)[0].decode() for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], "\n".join(outputs)
+    assert _stored_projects(farm) == {"six", "markupsafe"}
+    assert main(["store", "check", "--store", str(farm.store)]) == 0

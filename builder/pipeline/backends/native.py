@@ -137,7 +137,9 @@ class NativeBackend:
         env_of_tools = tool_env(settings)
         build.apply_patches(job.recipe, source, log=log, env=env_of_tools)
         venv = directory / "env"
-        depends = Store(root=settings.store).copy_out(task.depends_wheels, directory / "depends")
+        depends = Store(root=settings.store, run=settings.run).copy_out(
+            task.depends_wheels, directory / "depends"
+        )
         build.make_venv(
             uv=settings.uv,
             python=_interpreter(job.platform).path,
@@ -179,7 +181,7 @@ class NativeBackend:
         job, settings = task.job, task.settings
         # Exactly these bytes, by path and sha256: never a wheel found by name and
         # version, which could be one an earlier build left in some cache.
-        wheels = Store(root=settings.store).copy_out(
+        wheels = Store(root=settings.store, run=settings.run).copy_out(
             ((task.wheel, task.wheel_sha256), *task.closure), directory / "wheels"
         )
         requirements = directory / "requirements.txt"
