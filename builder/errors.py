@@ -228,3 +228,9 @@ class SdistError(IpwhlError):
     """An sdist is not what its recipe says: unreadable, malformed, or another project's."""
 
     exit_code = ExitCode.INPUT
+
+
+class SandboxError(IpwhlError):
+    """No sandbox can be made here, and builds do not run without one unless told to."""
+
+    exit_code = ExitCode.ENVIRONMENT

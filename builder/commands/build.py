@@ -44,6 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="first seed the store from this published tree (directory, CAR, CID, "
         "/ipns/NAME or gateway URL): only jobs it has no record for are built",
     )
+    parser.add_argument(
+        "--no-sandbox", action="store_true",
+        help="build and test without bubblewrap where it cannot run (the records say so)",
+    )  # fmt: skip
     add_source_options(parser)
     add_store_options(parser)
 
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     with reporter.stage("load recipes and platforms"):
         farm = load_farm(Path(args.root).absolute())
     run_settings = settings(
-        store=store_path(args), cache=cache_path(args), build_root=args.build_root, jobs=args.jobs
-    )
+        store=store_path(args), cache=cache_path(args), build_root=args.build_root,
+        jobs=args.jobs, sandbox=not args.no_sandbox,
+    )  # fmt: skip
     return exit_code(build_set(farm, args.projects, args.platform, run_settings, reporter))

@@ -20,6 +20,7 @@ from builder.errors import BuildError
 from builder.logged import run_into_log, tail
 from builder.model.lock import Pin
 from builder.model.recipe import Recipe
+from builder.pipeline.sandbox import Sandbox
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,11 +196,14 @@ def run_backend(
     env: BuildEnv,
     log: Path,
     isolate_network: bool,
+    sandbox: Sandbox | None = None,
 ) -> Path:
     """Run the PEP 517 backend through pypa/build; return the one wheel it made."""
     argv = [str(venv / "bin" / "python"), *frontend_argv(recipe), "--outdir", str(outdir)]
     argv.append(str(source))
-    if isolate_network:
+    if sandbox is not None:
+        argv = sandbox.wrap(argv, cwd=source)
+    elif isolate_network:
         argv = ["unshare", "-n", "--", *argv]
     run_logged(
         argv,

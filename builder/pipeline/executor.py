@@ -25,6 +25,7 @@ from builder.pipeline.build import network_isolation_works
 from builder.pipeline.fetch import fetch_sdist
 from builder.pipeline.inputs import Inputs, build_inputs, reuse_inputs
 from builder.pipeline.plan import Job, build_graph, runtime_requirements
+from builder.pipeline.sandbox import NONE
 from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
 from builder.pipeline.sdistfacts import check_identity, sdist_facts
 from builder.pipeline.store import Record, Store
@@ -97,7 +98,8 @@ def execute(
         by_key=by_key,
         sdists=sdists,
         fetch_errors=fetch_errors,
-        isolate=network_isolation_works(),
+        # The sandbox has no network; without one, `unshare -n` where it works.
+        isolate=settings.sandbox != NONE or network_isolation_works(),
     )
     outside_requires = _note_outside(farm, jobs, run)
     graph = build_graph(jobs)
@@ -290,6 +292,7 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
                 build_root=run.settings.build_root,
                 isolate_network=run.isolate,
                 libraries=run.farm.libraries,
+                sandbox=run.settings.sandbox,
             )
         run.inputs[key] = inputs
         record = run.store.get_record(inputs.hash)

@@ -69,6 +69,7 @@ def build_inputs(
     build_root: Path,
     isolate_network: bool,
     libraries: Mapping[str, Library],
+    sandbox: str,
 ) -> Inputs:
     recipe, platform = job.recipe, job.platform
     pins = locked_pins(job, sdist, lock)
@@ -90,6 +91,7 @@ def build_inputs(
         "build-root": str(build_root),
         "source-date-epoch": epoch,
         "network-isolated": isolate_network,
+        "sandbox": sandbox,
         "shaping": backend.shaping(recipe, platform),
         "normalize": normalize.describe(),
         "tools": {"uv": importlib.metadata.version("uv")},

@@ -23,6 +23,7 @@ from builder.model.library import BuildSystem, Library
 from builder.pipeline import toolchain
 from builder.pipeline.build import network_isolation_works, reset_dir, run_logged
 from builder.pipeline.fetch import extract_sdist, fetch_by_hash
+from builder.pipeline.sandbox import Sandbox
 from builder.pipeline.store import canonical_json
 
 LIBRARY_FORMAT: Final = 1  # raise when libraries start to be built differently
@@ -61,13 +62,14 @@ def provide(
     store: Path,
     sysroot: Path,
     log: Path,
+    sandboxed: bool = False,
 ) -> dict[str, str]:
     """Unpack each library (built first if the store lacks it) under `sysroot`; return
     the flags and pkg-config settings that let a build find them there."""
     reset_dir(sysroot)
     for library in libraries:
         archive = _built(library, zig=zig, zig_binary=zig_binary, target=target,
-                         cache=cache, store=store, log=log)  # fmt: skip
+                         cache=cache, store=store, log=log, sandboxed=sandboxed)  # fmt: skip
         with tarfile.open(archive) as tar:
             tar.extractall(sysroot, filter="data")
     prefixes = [sysroot / PREFIX.lstrip("/") / lib.name for lib in libraries]
@@ -89,6 +91,7 @@ def _built(
     cache: Path,
     store: Path,
     log: Path,
+    sandboxed: bool,
 ) -> Path:
     key = library_hash(library, zig, target)
     archive = store / "libraries" / f"{key}.tar"
@@ -102,7 +105,7 @@ def _built(
             work = cache / "library-builds" / key
             try:
                 prefix = _build(library, zig_binary=zig_binary, target=target, cache=cache,
-                                work=work, log=log)  # fmt: skip
+                                work=work, log=log, sandboxed=sandboxed)  # fmt: skip
                 with atomic_path(archive, mode=0o444) as tmp:
                     tmp.write_bytes(deterministic_tar(prefix, library.name))
             finally:
@@ -111,7 +114,14 @@ def _built(
 
 
 def _build(
-    library: Library, *, zig_binary: Path, target: str, cache: Path, work: Path, log: Path
+    library: Library,
+    *,
+    zig_binary: Path,
+    target: str,
+    cache: Path,
+    work: Path,
+    log: Path,
+    sandboxed: bool,
 ) -> Path:
     reset_dir(work)
     source = fetch_by_hash(
@@ -134,9 +144,9 @@ def _build(
         "CFLAGS": f"-O2 -fPIC -ffile-prefix-map={tree}=.",
         "CXXFLAGS": f"-O2 -fPIC -ffile-prefix-map={tree}=.",
     }
-    isolate = ["unshare", "-n", "--"] if network_isolation_works() else []
     if library.system is BuildSystem.SOURCES:
         return _build_sources(library, tree=tree, work=work, env=env, log=log)
+    confined = Sandbox(writable=work, readable=(cache,)) if sandboxed else None
     host = target.split(".")[0]  # x86_64-linux-gnu.2.17 -> x86_64-linux-gnu
     steps = [
         ["./configure", f"--prefix={PREFIX}/{library.name}", f"--host={host}",
@@ -144,9 +154,14 @@ def _build(
         ["make", f"-j{os.cpu_count() or 1}"],
         ["make", "install", f"DESTDIR={work / 'destdir'}"],
     ]  # fmt: skip
-    for argv in steps:
-        run_logged([*isolate, *argv], log=log, env=env, cwd=tree, timeout=1800,
-                   what=f"{library.name}: {' '.join(argv[:2])}")  # fmt: skip
+    for step in steps:
+        argv = step
+        if confined is not None:
+            argv = confined.wrap(step, cwd=tree)
+        elif network_isolation_works():
+            argv = ["unshare", "-n", "--", *step]
+        run_logged(argv, log=log, env=env, cwd=tree, timeout=1800,
+                   what=f"{library.name}: {' '.join(step[:2])}")  # fmt: skip
     prefix = work / "destdir" / PREFIX.lstrip("/") / library.name
     if not (prefix / "include").is_dir() or not list((prefix / "lib").glob("*.a")):
         raise BuildError(

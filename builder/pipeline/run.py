@@ -19,6 +19,7 @@ from builder.paths import uv_binary
 from builder.pipeline.backends import why_not_buildable
 from builder.pipeline.executor import Outcome, execute
 from builder.pipeline.plan import Job, plan_jobs
+from builder.pipeline.sandbox import describe
 from builder.pipeline.schedule import Status
 from builder.pipeline.tasks import Settings
 from builder.report import Reporter
@@ -66,13 +67,17 @@ def select(farm: Farm, projects: Sequence[str], globs: Sequence[str]) -> Selecti
     return Selection(recipes=recipes, buildable=buildable, unbuildable=unbuildable, jobs=jobs)
 
 
-def settings(*, store: Path, cache: Path, build_root: Path, jobs: int) -> Settings:
+def settings(
+    *, store: Path, cache: Path, build_root: Path, jobs: int, sandbox: bool = True
+) -> Settings:
+    """A run's settings; raises SandboxError if a sandbox is wanted and cannot be made."""
     return Settings(
         store=store,
         cache=cache,
         build_root=build_root.absolute(),
         uv=uv_binary(),
         jobs=jobs,
+        sandbox=describe(sandbox),
     )
 
 

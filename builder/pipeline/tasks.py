@@ -12,6 +12,7 @@ from pathlib import Path
 from builder.model.library import Library
 from builder.model.lock import Pin
 from builder.pipeline.plan import Job
+from builder.pipeline.sandbox import NONE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,6 +23,7 @@ class Settings:
     uv: str
     jobs: int
     run: int = field(default_factory=os.getpid)  # the run's process: its staging directory
+    sandbox: str = NONE  # what `sandbox.describe` said: the bubblewrap version, or none
 
 
 @dataclass(frozen=True, kw_only=True)

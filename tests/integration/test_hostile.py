@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -137,3 +138,92 @@ def test_two_runs_on_one_store_and_build_root_both_succeed(
     assert [first.returncode, second.returncode] == [0, 0], "\n".join(outputs)
     assert _stored_projects(farm) == {"six", "markupsafe"}
     assert main(["store", "check", "--store", str(farm.store)]) == 0
+
+
+HOSTILE_SETUP = """
+import glob, json, os, socket
+from setuptools import setup
+
+found = {}
+for name, path in json.loads(os.environ.get("PROBE_WITH_TARGETS", "{}")).items():
+    try:
+        with open(path, "a") as f:
+            f.write("written by a build\\n")
+        found[name] = "written"
+    except OSError as e:
+        found[name] = type(e).__name__
+secrets = []
+for environ in glob.glob("/proc/[0-9]*/environ"):
+    try:
+        if b"IPWHL_HOSTILE_SECRET" in open(environ, "rb").read():
+            secrets.append(environ)
+    except OSError:
+        pass
+found["secret"] = secrets
+found["processes"] = len(glob.glob("/proc/[0-9]*"))
+for name, address in (("unix socket", "{socket}"),):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(address)
+        found[name] = "connected"
+    except OSError as e:
+        found[name] = type(e).__name__
+tcp = socket.socket()
+try:
+    tcp.connect(("127.0.0.1", {port}))
+    found["tcp"] = "connected"
+except OSError as e:
+    found["tcp"] = type(e).__name__
+print("PROBE-FINDINGS " + json.dumps(found, sort_keys=True))
+setup()
+"""
+
+
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
+def test_a_hostile_build_reaches_nothing_outside_its_job(
+    tmp_path: Path, sdist_cache: Path, monkeypatch: pytest.MonkeyPatch, sandbox: bool
+) -> None:
+    """Without the sandbox (the control) the same build reads the secret and changes a
+    recipe: the assertions below are what the sandbox buys."""
+    farm = make_farm(tmp_path, ["six"], cache=sdist_cache)
+    victims = {
+        "recipe": farm.root / "recipes" / "six.toml",
+        "store": farm.store / "planted",
+        "host tmp": tmp_path / "outside",
+        "build root": farm.build_root / "planted",
+    }
+    before = {name: path.read_bytes() if path.exists() else None for name, path in victims.items()}
+    unix = socket.socket(socket.AF_UNIX)
+    unix.bind(str(tmp_path / "host.sock"))
+    unix.listen()
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen()
+    setup_py = HOSTILE_SETUP.replace("{socket}", str(tmp_path / "host.sock"))
+    setup_py = setup_py.replace("{port}", str(tcp.getsockname()[1]))
+    pyproject = PYPROJECT.format(name="probe")
+    url, sha = make_sdist(farm.cache, "probe", "1.0", {
+        "pyproject.toml": pyproject, "setup.py": setup_py, "probe/__init__.py": "",
+    })  # fmt: skip
+    _recipe(farm, "probe", url, sha)
+    recipe = farm.root / "recipes" / "probe.toml"
+    targets = json.dumps({k: str(v) for k, v in victims.items()}).replace('"', '\\"')
+    recipe.write_text(recipe.read_text().replace(
+        "[build]\n", f'[build]\nenv = {{ PROBE_WITH_TARGETS = "{targets}" }}\n'))  # fmt: skip
+    # A secret in an ancestor's environment, as a CI runner's token would be.
+    monkeypatch.setenv("IPWHL_HOSTILE_SECRET", "hunter2")
+    assert farm.build("probe", "--platform", NATIVE, *([] if sandbox else ["--no-sandbox"])) == 0
+    log = (farm.store / "logs" / NATIVE / "probe.log").read_text()
+    found = json.loads(log.split("PROBE-FINDINGS ", 1)[1].splitlines()[0])
+    if not sandbox:
+        assert found["secret"] != [] and found["recipe"] == "written", found
+        return
+    # Inside, the recipe is absent and the rest lands in the sandbox's private /tmp
+    # (the job's directory lives under it here), gone when the job ends: the host's
+    # files are as they were.
+    assert found["recipe"] != "written" and found["store"] != "written", found
+    assert {name: path.read_bytes() if path.exists() else None
+            for name, path in victims.items()} == before  # fmt: skip
+    assert found["secret"] == []
+    assert found["processes"] <= 3  # bwrap's init, the frontend and the backend
+    assert found["unix socket"] != "connected" and found["tcp"] != "connected"

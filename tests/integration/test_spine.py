@@ -72,7 +72,7 @@ import json, os, socket, sys
 from setuptools import setup
 
 try:
-    socket.create_connection(("127.0.0.1", int(os.environ.get("ENVDUMP_PORT", "9"))), 2)
+    socket.create_connection(("127.0.0.1", int(os.environ.get("ENVDUMP_WITH_PORT", "9"))), 2)
     network = "reachable"
 except OSError as e:
     network = f"unreachable: {e}"
@@ -120,7 +120,7 @@ url = "{url}"
 sha256 = "{sha}"
 [build]
 pure = true
-env = {{ ENVDUMP_PORT = "{server.server_address[1]}" }}
+env = {{ ENVDUMP_WITH_PORT = "{server.server_address[1]}" }}
 [test]
 imports = ["envdump"]
 """,

@@ -105,6 +105,7 @@ def _inputs(job: Job, sdist: Path) -> dict[str, Any]:
         build_root=Path("/tmp/ipwhl-build"),
         isolate_network=True,
         libraries={},
+        sandbox="bubblewrap 0.8.0",
     ).values
 
 

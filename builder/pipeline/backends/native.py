@@ -23,10 +23,12 @@ from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
 from builder.pipeline import build, libraries, repair, toolchain
+from builder.pipeline import sandbox as sandbox_
 from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import extract_sdist
 from builder.pipeline.interpreters import Interpreter, find_interpreter
 from builder.pipeline.libraries import library_hash
+from builder.pipeline.sandbox import Sandbox
 from builder.pipeline.store import Store
 from builder.pipeline.tasks import BuildTask, Settings, TestTask
 
@@ -156,6 +158,7 @@ class NativeBackend:
             source_date_epoch=task.source_date_epoch,
             compilers=_compilers(task, directory / "toolchain", log),
         )  # fmt: skip
+        python = _interpreter(job.platform).path
         wheel = build.run_backend(
             job.recipe,
             venv=venv,
@@ -164,6 +167,7 @@ class NativeBackend:
             env=env,
             log=log,
             isolate_network=task.isolate_network,
+            sandbox=_sandbox(settings, directory, python),
         )
         _refuse_a_mislabelled_wheel(task, wheel, log)
         (directory / "repaired").mkdir()
@@ -221,14 +225,25 @@ class NativeBackend:
         ]
         checks += [list(argv) for argv in job.recipe.test_commands]
         ran = []
+        confined = _sandbox(settings, directory, python)
         for argv in checks:
-            if task.isolate_network:
+            if confined is not None:
+                argv = confined.wrap(argv, cwd=cwd)
+            elif task.isolate_network:
                 argv = ["unshare", "-n", "--", *argv]
             build.run_logged(
                 argv, log=log, env=env, cwd=cwd, timeout=300, what=f"test `{' '.join(argv[-2:])}`"
             )
             ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
         return tuple(ran)
+
+
+def _sandbox(settings: Settings, directory: Path, python: Path) -> Sandbox | None:
+    """The job's sandbox (None when the run has none): its directory writable; the
+    interpreter and the download cache (the pinned toolchain lives there) readable."""
+    if settings.sandbox == sandbox_.NONE:
+        return None
+    return Sandbox(writable=directory, readable=sandbox_.readable([python], settings.cache))
 
 
 def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | None:
@@ -245,7 +260,7 @@ def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | 
         found |= libraries.provide(
             list(task.libraries), zig=zig, zig_binary=binary, target=target,
             cache=task.settings.cache, store=task.settings.store, sysroot=directory / "sysroot",
-            log=log,
+            log=log, sandboxed=task.settings.sandbox != sandbox_.NONE,
         )  # fmt: skip
     return found
 
