@@ -87,6 +87,13 @@ def bench_incremental(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_sandbox(session: nox.Session) -> None:
+    """The sandbox's cost per job (bubblewrap vs --no-sandbox), and that the wheels match."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "bench_sandbox.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def assemble(session: nox.Session) -> None:
     """Lay out the published tree (public/tree), print its root CID, write its CAR."""
     _install(session)
