@@ -58,7 +58,7 @@ def main() -> int:
                     base / f"{sandbox}-{project}" / "store",
                     base / "root",
                     sandbox,
-                )  # fmt: skip
+                )
                 for sandbox in (False, True)
             }
             rows.append((project, timed[False], timed[True]))
