@@ -124,7 +124,7 @@ def stand_in_build(task: BuildTask) -> Built:
                          f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")  # fmt: skip
         archive.writestr(f"{name}-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nTag: py3-none-any\n")
         archive.writestr(f"{name}-1.0.dist-info/RECORD", "")
-    sha = Store(root=task.settings.store).stage(wheel)
+    sha = Store(root=task.settings.store, run=task.settings.run).stage(wheel)
     size = wheel.stat().st_size
     shutil.rmtree(wheel.parent)
     return Built(wheel=wheel.name, wheel_sha256=sha, wheel_size=size, seconds=0.01)
@@ -147,7 +147,11 @@ def fill(root: Path, store: Path, cache: Path, build_root: Path) -> int:
     run_settings = settings(
         store=store, cache=cache, build_root=build_root, jobs=os.cpu_count() or 1
     )
-    executor.execute(farm, chosen.jobs, run_settings)
+    outcomes = executor.execute(farm, chosen.jobs, run_settings)
+    failed = sorted((o for o in outcomes if o.message), key=lambda o: "needs" in o.message)
+    if failed:
+        sys.exit(f"the fill failed {len(failed)} jobs; the first: {failed[0].job.key}: "
+                 f"{failed[0].message}")  # fmt: skip
     return len(chosen.jobs)
 
 
