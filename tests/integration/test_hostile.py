@@ -104,12 +104,14 @@ def test_a_bad_sdist_fails_its_own_job_and_the_run_goes_on(
     assert _stored_projects(run) == {"six"}  # the run went on; the bad job left nothing
 
 
-def _build_process(farm: FarmCopy, *projects: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "builder", "--root", str(farm.root), "build", *projects,
+def _build_process(
+    farm: FarmCopy, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "builder", "--root", str(farm.root), "build", *args,
             "--platform", NATIVE, "--store", str(farm.store), "--build-root",
             str(farm.build_root), "--cache", str(farm.cache)]  # fmt: skip
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True, env=env)  # fmt: skip
 
 
 def test_a_run_killed_with_a_wheel_staged_leaves_nothing_a_rerun_keeps(
@@ -181,7 +183,7 @@ setup()
 
 @pytest.mark.parametrize("sandbox", [True, False], ids=["sandbox", "no-sandbox"])
 def test_a_hostile_build_reaches_nothing_outside_its_job(
-    tmp_path: Path, sdist_cache: Path, monkeypatch: pytest.MonkeyPatch, sandbox: bool
+    tmp_path: Path, sdist_cache: Path, sandbox: bool
 ) -> None:
     """Without the sandbox (the control) the same build reads the secret and changes a
     recipe: the assertions below are what the sandbox buys."""
@@ -210,9 +212,12 @@ def test_a_hostile_build_reaches_nothing_outside_its_job(
     targets = json.dumps({k: str(v) for k, v in victims.items()}).replace('"', '\\"')
     recipe.write_text(recipe.read_text().replace(
         "[build]\n", f'[build]\nenv = {{ PROBE_WITH_TARGETS = "{targets}" }}\n'))  # fmt: skip
-    # A secret in an ancestor's environment, as a CI runner's token would be.
-    monkeypatch.setenv("IPWHL_HOSTILE_SECRET", "hunter2")
-    assert farm.build("probe", "--platform", NATIVE, *([] if sandbox else ["--no-sandbox"])) == 0
+    # A secret in the environment `ipwhl` was started with, as a CI runner's token would
+    # be: a process's /proc/<pid>/environ is what it was exec'd with, so a child process.
+    run = _build_process(farm, "probe", *([] if sandbox else ["--no-sandbox"]),
+                         env={**os.environ, "IPWHL_HOSTILE_SECRET": "hunter2"})  # fmt: skip
+    output = run.communicate(timeout=600)[0].decode()
+    assert run.returncode == 0, output
     log = (farm.store / "logs" / NATIVE / "probe.log").read_text()
     found = json.loads(log.split("PROBE-FINDINGS ", 1)[1].splitlines()[0])
     if not sandbox:
