@@ -13,7 +13,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from builder.atomic import atomic_path
-from builder.errors import ChecksumMismatch, FetchError, UnsafeArchive
+from builder.errors import ChecksumMismatch, DataError, FetchError, UnsafeArchive
+from builder.model.data import load_data
 from builder.model.recipe import Recipe
 
 _CHUNK = 1 << 20
@@ -47,11 +48,30 @@ def fetch_by_hash(url: str, sha256: str, target: Path, *, what: str, fix: str) -
     return target
 
 
+def limit(name: str) -> int:
+    """One of builder/data/limits.toml's bounds, checked to be a positive integer."""
+    value = load_data("limits.toml").get(name)
+    if not isinstance(value, int) or value <= 0:
+        raise DataError(
+            f"builder/data/limits.toml: {name} must be a positive integer",
+            fix="restore limits.toml from the repository",
+        )
+    return value
+
+
 def _download(url: str, out: object) -> str:
     digest = hashlib.sha256()
+    most, seen = limit("max-download-bytes"), 0
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             while chunk := response.read(_CHUNK):
+                seen += len(chunk)
+                if seen > most:
+                    raise UnsafeArchive(
+                        f"{url} is larger than max-download-bytes ({most} bytes)",
+                        fix="check the URL; raise the limit in builder/data/limits.toml "
+                        "only for a reviewed source",
+                    )
                 digest.update(chunk)
                 out.write(chunk)  # type: ignore[attr-defined]
     except (urllib.error.URLError, OSError) as e:
@@ -153,9 +173,29 @@ def _extract_tar(sdist: Path, dest: Path) -> None:
         ) from e
 
 
+def _bounded(sdist: Path, sizes: list[int]) -> None:
+    """Refuse an archive with more members, or more bytes unpacked, than the limits."""
+    files, total = limit("max-files"), limit("max-unpacked-bytes")
+    if len(sizes) > files:
+        raise _refuse_bound(sdist, f"has {len(sizes)} members, over max-files ({files})")
+    if sum(sizes) > total:
+        raise _refuse_bound(
+            sdist, f"unpacks to {sum(sizes)} bytes, over max-unpacked-bytes ({total})"
+        )
+
+
+def _refuse_bound(sdist: Path, why: str) -> UnsafeArchive:
+    return UnsafeArchive(
+        f"{sdist.name} {why}",
+        fix="an sdist this large is unusual; review it, then raise the limit in "
+        "builder/data/limits.toml",
+    )
+
+
 def _checked_tar_members(sdist: Path, archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = []
     links: set[PurePosixPath] = set()
+    _bounded(sdist, [m.size for m in archive.getmembers()])
     for member in archive.getmembers():
         path = _check_member(sdist, member.name, is_dir=member.isdir())
         if path is None:
@@ -183,6 +223,7 @@ def _extract_zip(sdist: Path, dest: Path) -> None:
             fix="check the recipe's source.url points at an sdist",
         ) from e
     with archive:
+        _bounded(sdist, [info.file_size for info in archive.infolist()])
         for info in archive.infolist():
             _check_member(sdist, info.filename, is_dir=info.is_dir())
             if stat.S_ISLNK(info.external_attr >> 16):

@@ -365,3 +365,59 @@ def test_one_member_is_extracted_inside_or_refused_before_writing(
     for path in dest.rglob("*"):  # a link loop (a -> a) stays inside: realpath keeps it
         real = os.path.realpath(path)
         assert os.path.commonpath([root, real]) == root, (path, real)
+
+
+@pytest.fixture
+def small_limits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """builder/data/limits.toml with small bounds; every other data file is the real one."""
+    from builder.model import data
+
+    (tmp_path / "limits.toml").write_text(
+        "max-download-bytes = 20000\nmax-unpacked-bytes = 50000\nmax-files = 10\n"
+    )
+    real = data.data_path
+    monkeypatch.setattr(
+        data, "data_path", lambda name: tmp_path / name if name == "limits.toml" else real(name)
+    )
+    data.load_data.cache_clear()
+    yield
+    data.load_data.cache_clear()
+
+
+@pytest.mark.usefixtures("small_limits")
+def test_a_download_over_the_limit_served_from_loopback_keeps_nothing(
+    tmp_path: Path, server: Server
+) -> None:
+    recipe = served_recipe(tmp_path, server, pinned=SDIST, served=SDIST * 2)  # 78 KB
+    cache = tmp_path / "cache"
+    with pytest.raises(UnsafeArchive, match=r"larger than max-download-bytes \(20000 bytes\)"):
+        fetch_sdist(recipe, cache)
+    assert files_under(cache) == []
+
+
+@pytest.mark.usefixtures("small_limits")
+@pytest.mark.parametrize(
+    ("members", "why"),
+    [
+        ([TOP, *(entry(f"demo_pkg-1.0.0/m{i}.py") for i in range(12))], "over max-files (10)"),
+        ([TOP, entry("demo_pkg-1.0.0/big.bin", data=b"\0" * 60000)],
+         "over max-unpacked-bytes (50000)"),
+    ],
+)  # fmt: skip
+def test_an_archive_over_the_limits_is_refused_before_anything_is_written(
+    tmp_path: Path, members: list[Member], why: str
+) -> None:
+    sdist = make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz", members)
+    with pytest.raises(UnsafeArchive, match=re.escape(why)) as caught:
+        extract_sdist(sdist, tmp_path / "out")
+    assert "builder/data/limits.toml" in caught.value.fix
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("small_limits")
+def test_a_zip_declaring_more_than_the_limit_is_refused(tmp_path: Path) -> None:
+    sdist = make_zip(tmp_path / "demo_pkg-1.0.0.zip",
+                     [("demo_pkg-1.0.0/big.bin", b"\0" * 60000, 0o644)])  # fmt: skip
+    with pytest.raises(UnsafeArchive, match="over max-unpacked-bytes"):
+        extract_sdist(sdist, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
