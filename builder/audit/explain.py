@@ -12,13 +12,13 @@ auditor's report, not derived from anything) is taken as it is.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from builder.errors import TamperedError
 from builder.metadata import Metadata, read_metadata
 from builder.model.farm import Farm
+from builder.pipeline.fetch import sha256_file
 from builder.pipeline.seed import published_records
 from builder.tree.layout import FARM_DIR, SOURCES_DIR, STATUS_DIR, plan_tree
 from builder.tree.manifest import MANIFEST
@@ -33,14 +33,6 @@ def _files(directory: Path) -> dict[str, bytes]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def expected_inputs(tree: Path, manifest: dict[str, Any], farm: Farm) -> Inputs:
@@ -93,7 +85,7 @@ def unexplained(tree: Path, manifest: dict[str, Any], farm: Farm) -> list[str]:
             bad.append(f"{relative}: missing")
         elif relative not in plan.digests:
             bad.append(f"{relative}: not a file this tree's sources explain")
-        elif _sha256(found[relative]) != plan.digests[relative]:
+        elif sha256_file(found[relative]) != plan.digests[relative]:
             bad.append(f"{relative}: differs from what its verified wheels and sources give")
     return bad
 

@@ -9,12 +9,12 @@ removes them, so the jobs they stood for are built again.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import IpwhlError
 from builder.metadata import read_metadata
+from builder.pipeline.fetch import sha256_file
 from builder.pipeline.store import Record, Store, input_hash, left_by_dead_runs
 
 
@@ -32,17 +32,12 @@ class StoreReport:
     leftovers: tuple[Path, ...]  # staged wheels no live run owns (a killed run's)
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def check_store(store: Store) -> StoreReport:
     damage: list[Damage] = []
     blobs = sorted((store.root / "blobs").glob("*")) if (store.root / "blobs").is_dir() else []
     bad_blobs = set()
     for blob in blobs:
-        if _sha256(blob) != blob.name:
+        if sha256_file(blob) != blob.name:
             bad_blobs.add(blob.name)
             damage.append(Damage(path=blob, what="its bytes no longer hash to its name"))
     records = sorted((store.root / "records").glob("*.json"))

@@ -7,7 +7,6 @@ The auditor (`verify`), the store's seeding (`build --from`, `seed`), `diff` and
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from builder.errors import IpwhlError, TamperedError, UnpackError
 from builder.ipfs.car import BlockStore
 from builder.ipfs.multiformats import Cid
 from builder.ipfs.unpack import fetch_car, load_car, unpack
+from builder.pipeline.fetch import sha256_file
 from builder.tree.layout import FARM_DIR, SOURCES_DIR
 from builder.tree.manifest import MANIFEST, load_manifest
 
@@ -25,14 +25,6 @@ class Published:
     tree: Path
     root: str  # the root CID, "" for a directory (its CID is not computed to read it)
     manifest: dict[str, Any]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _car_url(source: str, *, api: str, gateway: str | None) -> tuple[str, str, Cid | None]:
@@ -101,7 +93,7 @@ def check_files(tree: Path, manifest: dict[str, Any]) -> None:
         path = tree / relative
         if not path.is_file():
             bad.append(f"{relative}: missing")
-        elif _sha256(path) != sha256:
+        elif sha256_file(path) != sha256:
             bad.append(f"{relative}: sha256 is not the manifest's {sha256}")
 
     for project, entry in sorted(manifest["projects"].items()):
