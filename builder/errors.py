@@ -234,3 +234,9 @@ class SandboxError(IpwhlError):
     """No sandbox can be made here, and builds do not run without one unless told to."""
 
     exit_code = ExitCode.ENVIRONMENT
+
+
+class BuildRootError(IpwhlError):
+    """The build root is not this user's own: another user could plant links in it."""
+
+    exit_code = ExitCode.ENVIRONMENT

@@ -48,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--no-sandbox", action="store_true",
         help="build and test without bubblewrap where it cannot run (the records say so)",
     )  # fmt: skip
+    parser.add_argument(
+        "--keep-build-dirs", action="store_true",
+        help="keep each job's directory under the build root after its wheel passed "
+        "(removed by default; a failed job's is always kept)",
+    )  # fmt: skip
     add_source_options(parser)
     add_store_options(parser)
 
@@ -63,6 +68,6 @@ def run(args: argparse.Namespace) -> int:
         farm = load_farm(Path(args.root).absolute())
     run_settings = settings(
         store=store_path(args), cache=cache_path(args), build_root=args.build_root,
-        jobs=args.jobs, sandbox=not args.no_sandbox,
+        jobs=args.jobs, sandbox=not args.no_sandbox, keep=args.keep_build_dirs,
     )  # fmt: skip
     return exit_code(build_set(farm, args.projects, args.platform, run_settings, reporter))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,10 @@ def execute(
 
     context = multiprocessing.get_context("forkserver")
     running: dict[cf.Future[tasks_.Built | tasks_.Tested | tasks_.Failed], str] = {}
-    with cf.ProcessPoolExecutor(max_workers=settings.jobs, mp_context=context) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=settings.jobs, mp_context=context,
+        initializer=jobs_.end_with, initargs=(os.getpid(),),
+    ) as pool:  # fmt: skip
         while not schedule.finished:
             before = len(schedule.endings)
             moved = 0

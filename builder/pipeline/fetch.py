@@ -150,6 +150,33 @@ def _inside(link_parent: PurePosixPath, target: str) -> bool:
     return True
 
 
+def _resolves_inside(start: PurePosixPath, target: str, links: dict[PurePosixPath, str]) -> bool:
+    """Whether a link at `start` stays inside the tree once every link of the archive
+    it passes through is followed, in whatever order the members come: each link can
+    look inside on its own (a -> ., b -> a/.., c -> b/..) while the chain leaves."""
+    current: list[str] = list(start.parent.parts)
+    pending = list(PurePosixPath(target).parts)
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part.startswith("/"):
+            return False
+        if part == "..":
+            if not current:
+                return False
+            current.pop()
+        elif part != ".":
+            through = links.get(PurePosixPath(*current, part))
+            if through is None:
+                current.append(part)
+                continue
+            hops += 1
+            if hops > 40:  # the kernel's own limit on links followed: a loop
+                return False
+            pending = [*PurePosixPath(through).parts, *pending]
+    return True
+
+
 def _extract_tar(sdist: Path, dest: Path) -> None:
     try:
         with tarfile.open(sdist) as archive:
@@ -195,6 +222,7 @@ def _refuse_bound(sdist: Path, why: str) -> UnsafeArchive:
 def _checked_tar_members(sdist: Path, archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = []
     links: set[PurePosixPath] = set()
+    symbolic: dict[PurePosixPath, str] = {}
     _bounded(sdist, [m.size for m in archive.getmembers()])
     for member in archive.getmembers():
         path = _check_member(sdist, member.name, is_dir=member.isdir())
@@ -208,9 +236,15 @@ def _checked_tar_members(sdist: Path, archive: tarfile.TarFile) -> list[tarfile.
             if not _inside(base, member.linkname):
                 raise _refuse(sdist, member.name, f"links outside the tree ({member.linkname!r})")
             links.add(path)
+            if member.issym():
+                symbolic[path] = member.linkname
         elif not (member.isfile() or member.isdir()):
             raise _refuse(sdist, member.name, "is a device or fifo")
         members.append(member)
+    for path, target in symbolic.items():
+        if not _resolves_inside(path, target, symbolic):
+            why = f"leads outside the tree, or round a loop, through other links ({target!r})"
+            raise _refuse(sdist, str(path), why)
     return members
 
 

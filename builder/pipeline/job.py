@@ -8,16 +8,38 @@ failing job never stops the others.
 from __future__ import annotations
 
 import fcntl
+import os
+import select
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from builder.errors import IpwhlError, RepairError, WheelTestError
-from builder.pipeline import build, normalize
+from builder.pipeline import build, buildroot, normalize
 from builder.pipeline.backends import backend_for
 from builder.pipeline.store import Store
 from builder.pipeline.tasks import BuildTask, Built, Failed, Tested, TestTask, job_dir
+
+
+def end_with(run: int) -> None:
+    """A worker's first step: end when the run's process does, however it ends.
+
+    A run killed with SIGKILL tells no one; its workers would wait on their queue for
+    ever. The worker's exit takes its job along: bubblewrap dies with its parent, and
+    the job's PID namespace with it.
+    """
+    try:
+        watched = os.pidfd_open(run)
+    except ProcessLookupError:
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([watched], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-the-run", daemon=True).start()
 
 
 @contextmanager
@@ -102,6 +124,8 @@ def _run_test(task: TestTask) -> Tested | Failed:
         if job.reuses:  # no build step ran for this job: start its log here
             log.write_bytes(b"")
         ran = backend_for(job.platform).test(task, directory, log)
+        if not settings.keep:
+            buildroot.remove_job(directory.parent)
         return Tested(tests=ran, seconds=time.monotonic() - start)
     except IpwhlError as e:
         error = WheelTestError(e.message, fix=e.fix or "fix the recipe's [test] section")

@@ -144,9 +144,9 @@ def _build(
         "CFLAGS": f"-O2 -fPIC -ffile-prefix-map={tree}=.",
         "CXXFLAGS": f"-O2 -fPIC -ffile-prefix-map={tree}=.",
     }
-    if library.system is BuildSystem.SOURCES:
-        return _build_sources(library, tree=tree, work=work, env=env, log=log)
     confined = Sandbox(writable=work, readable=(cache,)) if sandboxed else None
+    if library.system is BuildSystem.SOURCES:
+        return _build_sources(library, tree=tree, work=work, env=env, log=log, confined=confined)
     host = target.split(".")[0]  # x86_64-linux-gnu.2.17 -> x86_64-linux-gnu
     steps = [
         ["./configure", f"--prefix={PREFIX}/{library.name}", f"--host={host}",
@@ -172,7 +172,13 @@ def _build(
 
 
 def _build_sources(
-    library: Library, *, tree: Path, work: Path, env: dict[str, str], log: Path
+    library: Library,
+    *,
+    tree: Path,
+    work: Path,
+    env: dict[str, str],
+    log: Path,
+    confined: Sandbox | None,
 ) -> Path:
     """Compile each source, in sorted order, and archive the objects: the compiler and
     `ar` are the only tools."""
@@ -190,11 +196,16 @@ def _build_sources(
         out = objects / (source.relative_to(tree).as_posix().replace("/", "_") + ".o")
         what = f"{library.name}: compiling {source.name}"
         argv = [env["CC"], *flags, "-c", str(source), "-o", str(out)]
+        if confined is not None:
+            argv = confined.wrap(argv, cwd=tree)
         run_logged(argv, log=log, env=env, cwd=tree, timeout=600, what=what)
         built.append(str(out))
     (prefix / "lib").mkdir(parents=True)
-    run_logged([env["AR"], "rcsD", str(prefix / "lib" / library.archive), *built], log=log,
-               env=env, cwd=objects, timeout=600, what=f"{library.name}: archiving")  # fmt: skip
+    archive = [env["AR"], "rcsD", str(prefix / "lib" / library.archive), *built]
+    if confined is not None:
+        archive = confined.wrap(archive, cwd=objects)
+    run_logged(archive, log=log, env=env, cwd=objects, timeout=600,
+               what=f"{library.name}: archiving")  # fmt: skip
     (prefix / "include").mkdir()
     for pattern in library.headers:
         for header in sorted(tree.glob(pattern)):

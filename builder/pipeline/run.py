@@ -16,6 +16,7 @@ from builder.model.farm import Farm
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
 from builder.paths import uv_binary
+from builder.pipeline import buildroot
 from builder.pipeline.backends import why_not_buildable
 from builder.pipeline.executor import Outcome, execute
 from builder.pipeline.plan import Job, plan_jobs
@@ -68,16 +69,24 @@ def select(farm: Farm, projects: Sequence[str], globs: Sequence[str]) -> Selecti
 
 
 def settings(
-    *, store: Path, cache: Path, build_root: Path, jobs: int, sandbox: bool = True
+    *,
+    store: Path,
+    cache: Path,
+    build_root: Path,
+    jobs: int,
+    sandbox: bool = True,
+    keep: bool = False,
 ) -> Settings:
-    """A run's settings; raises SandboxError if a sandbox is wanted and cannot be made."""
+    """A run's settings; raises SandboxError if a sandbox is wanted and cannot be made,
+    BuildRootError if the build root is not this user's own."""
     return Settings(
         store=store,
         cache=cache,
-        build_root=build_root.absolute(),
+        build_root=buildroot.private(build_root.absolute()),
         uv=uv_binary(),
         jobs=jobs,
         sandbox=describe(sandbox),
+        keep=keep,
     )
 
 

@@ -8,12 +8,21 @@ cgroup and network namespaces, so no other process, no /proc/<pid>/environ of an
 ancestor, and no network. The environment is the one the farm builds (an allowlist:
 `build.backend_env`), never the caller's.
 
+A job runs as an unprivileged user, uid and gid 65534 (`nobody`), with no
+capabilities, whoever starts the farm. Started as root, bubblewrap makes the mounts
+with root's rights (so an interpreter under a 0700 /root can be bound) and setpriv
+then drops to 65534 for real: outside the sandbox too the job is nobody, so what
+the read-only system holds for root alone (/etc/shadow, host keys) stays closed,
+and the job's directory is handed to 65534 first. Started by another user, bubblewrap
+maps that user to 65534 in a user namespace (where the kernel allows those).
+
 Where bubblewrap cannot run, builds refuse unless `--no-sandbox` is given; a build's
 inputs name the sandbox it ran in, so the record says which.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -25,6 +34,7 @@ from typing import Final
 from builder.errors import SandboxError
 
 NONE: Final = "none (--no-sandbox)"
+UID: Final = 65534  # nobody/nogroup on Debian; no file of the system belongs to it
 _MERGED: Final = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
@@ -35,13 +45,13 @@ def bubblewrap() -> str | None:
     if binary is None:
         return None
     probe = subprocess.run(
-        [binary, *_system(), "--unshare-all", "--die-with-parent", "--", "true"],
+        [binary, *_system(), *_confinement(), "--", *_as_nobody(), "true"],
         capture_output=True, check=False, timeout=30,
     )  # fmt: skip
     if probe.returncode != 0:
         return None
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
-    return version.stdout.strip() or "bubblewrap"
+    return f"{version.stdout.strip() or 'bubblewrap'}, uid {UID}"
 
 
 def describe(enabled: bool) -> str:
@@ -67,8 +77,45 @@ def _system() -> list[str]:
         elif path.is_dir():
             args += ["--ro-bind", top, top]
     # A fresh tmpfs at /tmp and /run inside the sandbox: not the host's, which hold sockets.
-    private = ["--tmpfs", "/tmp", "--tmpfs", "/run"]  # noqa: S108
+    private = ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run"]  # noqa: S108
     return [*args, "--dev", "/dev", "--proc", "/proc", *private]
+
+
+def _confinement() -> list[str]:
+    """Namespaces; a user namespace only when not root: root's sandbox must keep the
+    real uid 65534 reachable for setpriv, which a user namespace would not map."""
+    spaces = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
+              "--unshare-cgroup-try"]  # fmt: skip
+    if os.geteuid() != 0:
+        spaces += ["--unshare-user", "--uid", str(UID), "--gid", str(UID)]
+    return [*spaces, "--die-with-parent", "--new-session"]
+
+
+def _as_nobody() -> list[str]:
+    """Root's last step into the sandbox: become 65534 with no capability left."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--"]  # fmt: skip
+
+
+def _parents(paths: Iterable[Path]) -> list[str]:
+    """Every directory above a bound path: bubblewrap would copy each one's mode from
+    the host (a 0700 /root), which 65534 could not then enter."""
+    made = {"/", "/tmp", "/run", "/dev", "/proc"}  # noqa: S108 (the sandbox's own)
+    found = {str(parent) for path in paths for parent in path.parents}
+    found = {d for d in found if d not in made and not d.startswith(("/usr/", "/etc/"))}
+    return sorted(found, key=lambda d: d.count("/"))
+
+
+def _hand_over(directory: Path) -> None:
+    """Give the job's directory to 65534, never following a link out of it."""
+    if os.geteuid() != 0:
+        return
+    os.lchown(directory, UID, UID)
+    for top, dirs, files in os.walk(directory):
+        for name in (*dirs, *files):
+            os.lchown(Path(top) / name, UID, UID)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,15 +126,20 @@ class Sandbox:
     readable: tuple[Path, ...] = ()
 
     def wrap(self, argv: list[str], *, cwd: Path) -> list[str]:
+        """The command that runs `argv` confined; hands `writable` to the sandbox's
+        user first, so call it just before running."""
         binary = shutil.which("bwrap") or "bwrap"
+        bound = [p for p in sorted(set(self.readable))
+                 if p.exists() and not str(p).startswith(("/usr/", "/etc/"))]  # fmt: skip
         args = [binary, *_system()]
-        for path in sorted(set(self.readable)):
-            if path.exists() and not str(path).startswith(("/usr/", "/etc/")):
-                args += ["--ro-bind", str(path), str(path)]
+        for parent in _parents([*bound, self.writable]):
+            args += ["--perms", "0755", "--dir", parent]
+        for path in bound:
+            args += ["--ro-bind", str(path), str(path)]
         args += ["--bind", str(self.writable), str(self.writable)]
-        args += ["--unshare-all", "--die-with-parent", "--new-session",
-                 "--hostname", "ipwhl-sandbox", "--chdir", str(cwd), "--"]  # fmt: skip
-        return [*args, *argv]
+        args += [*_confinement(), "--hostname", "ipwhl-sandbox", "--chdir", str(cwd), "--"]
+        _hand_over(self.writable)
+        return [*args, *_as_nobody(), *argv]
 
 
 def interpreter_prefix(python: Path) -> Path:

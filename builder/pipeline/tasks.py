@@ -24,6 +24,7 @@ class Settings:
     jobs: int
     run: int = field(default_factory=os.getpid)  # the run's process: its staging directory
     sandbox: str = NONE  # what `sandbox.describe` said: the bubblewrap version, or none
+    keep: bool = False  # keep a job's directory after its wheel passed (`--keep-build-dirs`)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -75,6 +75,8 @@ def install(zig: Zig, cache: Path) -> Path:
     home = cache / "toolchains" / f"zig-{zig.sha256}"
     binary = home / "ziglang" / "zig"
     if binary.is_file():
+        if home.stat().st_mode & 0o777 != 0o755:  # unpacked 0700 before jobs ran as 65534
+            home.chmod(0o755)
         return binary
     wheel = fetch_by_hash(
         zig.url,
@@ -94,6 +96,7 @@ def install(zig: Zig, cache: Path) -> Path:
                 if info.external_attr >> 16 & 0o111:
                     (staging / name).chmod(0o755)
         (staging / "ziglang" / "zig").chmod(0o755)
+        staging.chmod(0o755)  # mkdtemp's 0700 would shut out the sandbox's user
         staging.rename(home)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)

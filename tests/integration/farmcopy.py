@@ -71,12 +71,8 @@ def make_farm(base: Path, recipes: list[str], *, cache: Path) -> FarmCopy:
     return FarmCopy(root=root, store=base / "store", build_root=base / "build-root", cache=cache)
 
 
-def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> tuple[str, str]:
-    """Write a generated sdist into the download cache; return (url, sha256).
-
-    The cache is keyed by sha256, which is what the fetch stage trusts, so a recipe
-    pinning this hash finds it there without a server.
-    """
+def sdist_bytes(name: str, version: str, files: dict[str, str]) -> bytes:
+    """A generated sdist, byte for byte the same on every call."""
     # Every sdist carries PKG-INFO; the farm checks it names the recipe's release.
     files = {"PKG-INFO": f"Metadata-Version: 2.2\nName: {name}\nVersion: {version}\n", **files}
     buffer = io.BytesIO()
@@ -86,7 +82,16 @@ def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> t
             info = tarfile.TarInfo(f"{name}-{version}/{path}")
             info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
             archive.addfile(info, io.BytesIO(data))
-    blob = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> tuple[str, str]:
+    """Write a generated sdist into the download cache; return (url, sha256).
+
+    The cache is keyed by sha256, which is what the fetch stage trusts, so a recipe
+    pinning this hash finds it there without a server.
+    """
+    blob = sdist_bytes(name, version, files)
     sha = hashlib.sha256(blob).hexdigest()
     filename = f"{name}-{version}.tar.gz"
     target = cache / "sdists" / sha / filename

@@ -163,6 +163,12 @@ for environ in glob.glob("/proc/[0-9]*/environ"):
         pass
 found["secret"] = secrets
 found["processes"] = len(glob.glob("/proc/[0-9]*"))
+found["uid"] = os.getuid()
+try:
+    open("/etc/shadow", "rb").read()
+    found["shadow"] = "read"
+except OSError as e:
+    found["shadow"] = type(e).__name__
 for name, address in (("unix socket", "{socket}"),):
     s = socket.socket(socket.AF_UNIX)
     try:
@@ -222,6 +228,7 @@ def test_a_hostile_build_reaches_nothing_outside_its_job(
     found = json.loads(log.split("PROBE-FINDINGS ", 1)[1].splitlines()[0])
     if not sandbox:
         assert found["secret"] != [] and found["recipe"] == "written", found
+        assert found["uid"] == os.getuid() and (os.getuid() != 0 or found["shadow"] == "read")
         return
     # Inside, the recipe is absent and the rest lands in the sandbox's private /tmp
     # (the job's directory lives under it here), gone when the job ends: the host's
@@ -232,3 +239,5 @@ def test_a_hostile_build_reaches_nothing_outside_its_job(
     assert found["secret"] == []
     assert found["processes"] <= 3  # bwrap's init, the frontend and the backend
     assert found["unix socket"] != "connected" and found["tcp"] != "connected"
+    # Not root, outside the sandbox either: what the system keeps for root stays closed.
+    assert found["uid"] == 65534 and found["shadow"] == "PermissionError", found

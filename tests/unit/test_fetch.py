@@ -337,6 +337,36 @@ def test_symlink_chain_out_of_the_tree_is_refused_before_writing(tmp_path: Path)
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize(
+    "links",
+    [
+        # Each looks inside on its own; in this order tarfile's data filter, which
+        # resolves what is already on disk, passes every one.
+        [("c", "b/.."), ("b", "a/.."), ("a", ".")],
+        [("x", "y"), ("y", "x")],  # a loop
+        [("leak", "c/etc/hostname"), ("c", "b/.."), ("b", "a/.."), ("a", ".")],
+    ],
+    ids=["chain", "loop", "through-a-chain"],
+)
+def test_links_that_each_look_inside_but_together_leave_are_refused(
+    tmp_path: Path, links: list[tuple[str, str]]
+) -> None:
+    members = [TOP, entry("demo_pkg-1.0.0/PKG-INFO")]
+    members += [entry(f"demo_pkg-1.0.0/{n}", tarfile.SYMTYPE, link=t) for n, t in links]
+    sdist = make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz", members)
+    with pytest.raises(UnsafeArchive, match=f"demo_pkg-1.0.0/{links[0][0]}' leads outside"):
+        extract_sdist(sdist, tmp_path / "work")
+    assert not (tmp_path / "work").exists()
+
+
+def test_links_that_stay_inside_through_each_other_are_kept(tmp_path: Path) -> None:
+    links = [("a", "."), ("b", "a/PKG-INFO"), ("sub/c", "../a/a/b")]
+    members = [TOP, entry("demo_pkg-1.0.0/PKG-INFO", data=b"kept")]
+    members += [entry(f"demo_pkg-1.0.0/{n}", tarfile.SYMTYPE, link=t) for n, t in links]
+    top = extract_sdist(make_tar(tmp_path / "demo_pkg-1.0.0.tar.gz", members), tmp_path / "w")
+    assert (top / "sub" / "c").read_bytes() == b"kept"
+
+
 # "." is left out: names ending in "." are a known bug (test_file_named_dot_is_refused...).
 part = st.sampled_from(["a", "b", "..", "demo_pkg-1.0.0", "x.py"])
 rel = st.lists(part, min_size=1, max_size=5).map("/".join)
