@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from builder.atomic import atomic_path, write_atomic
+from builder.atomic import atomic_path, sweep, temporary_prefix, write_atomic
 from builder.audit.explain import check_every_byte
 from builder.curation.follow import Action, merge
 from builder.errors import IpwhlError
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     cache = cache_path(args)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Built beside the target and renamed into place: a failure leaves nothing behind.
-    part = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    sweep(target)  # what a killed derive left beside it
+    part = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), dir=target.parent))
     try:
         with tempfile.TemporaryDirectory(prefix="ipwhl-derive-") as work:
             published = open_published(args.source, Path(work), api=args.api, gateway=args.gateway)

@@ -12,7 +12,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from builder.atomic import atomic_path
+from builder.atomic import atomic_path, sweep
 from builder.errors import ChecksumMismatch, DataError, FetchError, UnsafeArchive
 from builder.model.data import load_data
 from builder.model.recipe import Recipe
@@ -22,14 +22,19 @@ _CHUNK = 1 << 20
 
 def fetch_sdist(recipe: Recipe, cache: Path) -> Path:
     """Return the cached sdist for `recipe`, downloading it if needed."""
-    return fetch_by_hash(
-        recipe.url,
-        recipe.sha256,
-        cache / "sdists" / recipe.sha256 / recipe.sdist_filename,
-        what=f"{recipe.path}: source.sha256",
-        fix="if the upstream file really changed, review it and update source.sha256; "
-        "otherwise the download was tampered with",
-    )
+    try:
+        return fetch_by_hash(
+            recipe.url,
+            recipe.sha256,
+            cache / "sdists" / recipe.sha256 / recipe.sdist_filename,
+            what=f"{recipe.path}: source.sha256",
+            fix="if the upstream file really changed, review it and update source.sha256; "
+            "otherwise the download was tampered with",
+        )
+    except ChecksumMismatch:
+        raise
+    except FetchError as e:  # the download itself failed: name where its URL comes from
+        raise type(e)(f"{recipe.path}: source.url: {e.message}", fix=e.fix) from e
 
 
 def fetch_by_hash(url: str, sha256: str, target: Path, *, what: str, fix: str) -> Path:
@@ -38,6 +43,7 @@ def fetch_by_hash(url: str, sha256: str, target: Path, *, what: str, fix: str) -
     always a verified one, and a file that does not match is never kept."""
     if target.is_file():
         return target
+    sweep(target)  # a killed download's .part
     with atomic_path(target) as tmp:
         with tmp.open("wb") as out:
             digest = _download(url, out)
@@ -87,6 +93,14 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def unpack(recipe: Recipe, sdist: Path, dest: Path) -> Path:
+    """`extract_sdist` of the sdist a recipe pins, its refusals naming that recipe."""
+    try:
+        return extract_sdist(sdist, dest)
+    except UnsafeArchive as e:
+        raise UnsafeArchive(f"{recipe.path}: source.url: {e.message}", fix=e.fix) from e
 
 
 def extract_sdist(sdist: Path, dest: Path) -> Path:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from builder.atomic import write_atomic
+from builder.atomic import alive, write_atomic
 from builder.errors import StoreError
 from builder.metadata import read_metadata
 
@@ -272,17 +272,7 @@ def left_by_dead_runs(root: Path) -> list[Path]:
     for base in (root / "tmp", root / "staging"):
         for entry in sorted(base.iterdir()) if base.is_dir() else ():
             pid = entry.name.removeprefix("pid-")
-            if entry.is_dir() and pid.isdigit() and _alive(int(pid)):
+            if entry.is_dir() and pid.isdigit() and alive(int(pid)):
                 continue
             found.append(entry)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: alive, and not ours to judge
-    return True

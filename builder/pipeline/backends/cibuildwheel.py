@@ -40,7 +40,7 @@ from builder.model.lock import Pin
 from builder.model.platform import OS, BackendName, Platform
 from builder.model.recipe import Recipe
 from builder.pipeline.build import apply_patches, reset_dir
-from builder.pipeline.fetch import extract_sdist
+from builder.pipeline.fetch import unpack
 from builder.pipeline.tasks import BuildTask, TestTask
 from builder.tomlwrite import TomlValue, inline
 
@@ -374,7 +374,7 @@ def build_wheel(
     config_file.write_text(render(config))
     package = sdist.absolute()
     if recipe.patches:
-        package = extract_sdist(sdist, work_dir / "sdist")
+        package = unpack(recipe, sdist, work_dir / "sdist")
         apply_patches(recipe, package, log=log, env=dict(os.environ))
     out = work_dir / "wheelhouse"
     argv = [

@@ -25,7 +25,7 @@ from builder.model.recipe import Recipe
 from builder.pipeline import build, libraries, repair, toolchain
 from builder.pipeline import sandbox as sandbox_
 from builder.pipeline.build import dropped_extension_reason
-from builder.pipeline.fetch import extract_sdist
+from builder.pipeline.fetch import unpack
 from builder.pipeline.interpreters import Interpreter, find_interpreter
 from builder.pipeline.libraries import library_hash
 from builder.pipeline.sandbox import Sandbox
@@ -135,7 +135,7 @@ class NativeBackend:
     def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
         """Build and repair; return the repaired wheel."""
         job, settings = task.job, task.settings
-        source = extract_sdist(task.sdist, directory / "sdist")
+        source = unpack(job.recipe, task.sdist, directory / "sdist")
         env_of_tools = tool_env(settings)
         build.apply_patches(job.recipe, source, log=log, env=env_of_tools)
         venv = directory / "env"
