@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,8 +26,10 @@ from typing import Any
 from builder.atomic import alive, write_atomic
 from builder.errors import StoreError
 from builder.metadata import read_metadata
+from builder.pipeline.fetch import sha256_file
 
 _CHUNK = 1 << 20
+_SETTLED_NS = 2_000_000_000  # see Store.intact
 
 
 def canonical_json(value: object) -> bytes:
@@ -220,7 +223,34 @@ class Store:
             ) from e
         if record.input_hash != input_hash or not self.has_blob(record.wheel_sha256):
             return None
+        if not self.intact(record.wheel_sha256):
+            raise StoreError(
+                f"the store's blob of {record.wheel} no longer has its sha256 "
+                f"{record.wheel_sha256}: it was changed after it was stored",
+                fix="run `ipwhl store check --repair` (it drops the blob and the records "
+                "naming it), then rerun the build",
+            )
         return record
+
+    def intact(self, sha256: str) -> bool:
+        """Whether blob `sha256` still hashes to its name.
+
+        Re-hashed only when its stat (size, mtime, ctime, inode) differs from when it
+        last hashed right, as git's index does: nothing short of root changing the clock
+        changes a file's bytes without changing its ctime. A blob changed within the last
+        seconds is not remembered, since ctime ticks coarser than writes land."""
+        blob = self.blob(sha256)
+        seen = blob.stat()
+        key = f"{seen.st_size} {seen.st_mtime_ns} {seen.st_ctime_ns} {seen.st_ino}\n"
+        memo = self.root / "checked" / sha256
+        with contextlib.suppress(OSError):
+            if memo.read_text() == key:
+                return True
+        if sha256_file(blob) != sha256:
+            return False
+        if time.time_ns() - seen.st_ctime_ns > _SETTLED_NS:
+            write_atomic(memo, key)
+        return True
 
     def put_record(self, record: Record) -> Path:
         if not self.has_blob(record.wheel_sha256):

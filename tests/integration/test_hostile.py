@@ -460,3 +460,25 @@ def test_a_command_killed_at_any_moment_leaves_nothing_half_done_and_a_rerun_fin
     leftovers = [p.name for p in (target.parent if command == "derive" else target).rglob("*")
                  if ".pid-" in p.name]  # fmt: skip
     assert leftovers == []
+
+
+def test_a_blob_changed_in_the_store_is_not_cached_and_repair_brings_it_back(
+    tmp_path: Path, sdist_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    farm = make_farm(tmp_path, ["six"], cache=sdist_cache)
+    assert farm.build("--platform", NATIVE) == 0
+    ((_, sha),) = farm.wheels().items()
+    blob = farm.store / "blobs" / sha
+    good = blob.read_bytes()
+    blob.chmod(0o644)
+    blob.write_bytes(good.replace(b"six", b"sux", 1))
+    capsys.readouterr()
+    assert farm.build("--platform", NATIVE) == 1  # a no-op build, were the store trusted
+    out = "".join(capsys.readouterr().out.split())
+    assert "nolongerhasitssha256" in out and "storecheck--repair" in out
+    assert main(["store", "check", "--store", str(farm.store)]) == 4
+    assert main(["store", "check", "--store", str(farm.store), "--repair"]) == 0
+    assert not blob.exists() and farm.wheels() == {}
+    assert farm.build("--platform", NATIVE) == 0
+    assert blob.read_bytes() == good  # rebuilt, bit for bit
+    assert main(["store", "check", "--store", str(farm.store)]) == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +122,29 @@ def test_get_record_is_none_when_the_wheel_blob_is_missing(tmp_path: Path) -> No
     store.blob(record.wheel_sha256).unlink()
     assert store.get_record(record.input_hash) is None
     assert store.record_path(record.input_hash).is_file()  # not deleted by a read
+
+
+@pytest.mark.parametrize("settled", [True, False], ids=["remembered", "just-written"])
+def test_a_blob_changed_in_place_is_never_served_as_cached(tmp_path: Path, settled: bool) -> None:
+    """Whether or not its last good hash was remembered (by stat), a blob whose bytes
+    changed is refused, naming the fix."""
+    store = Store(root=tmp_path / "store")
+    record = record_for(put_wheel(store, tmp_path))
+    store.put_record(record)
+    blob = store.blob(record.wheel_sha256)
+    memo = store.root / "checked" / record.wheel_sha256
+    if settled:  # as if stored a while ago: the good hash is remembered by its stat
+        os.utime(blob, ns=(0, 0))
+        time.sleep(2.1)  # ctime must be older than the clock's settling time
+    assert store.get_record(record.input_hash) == record
+    assert memo.is_file() is settled
+    blob.chmod(0o644)
+    with blob.open("r+b") as f:  # same size and inode; mtime put back: only ctime tells
+        f.write(b"X")
+    os.utime(blob, ns=(0, 0))
+    with pytest.raises(StoreError, match="no longer has its sha256") as caught:
+        store.get_record(record.input_hash)
+    assert "store check --repair" in caught.value.fix
 
 
 def test_get_record_is_none_when_the_record_is_for_other_inputs(tmp_path: Path) -> None:
