@@ -18,6 +18,7 @@ from builder.curation.facts import (
     globbed,
     recipe_problem,
 )
+from builder.curation.pypi import admits_line
 from builder.errors import Problem
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
@@ -170,9 +171,7 @@ def _closure_of(
     recipe, meta = view.recipes[name], parsed[name]
     problems = []
     python = platform.python_version
-    if meta.requires_python is not None and not meta.requires_python.contains(
-        python, prereleases=True
-    ):
+    if meta.requires_python is not None and not admits_line(meta.requires_python, python):
         problems.append(
             recipe_problem(
                 recipe,

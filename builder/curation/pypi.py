@@ -64,7 +64,12 @@ class File:
             spec = SpecifierSet(self.requires_python)
         except InvalidSpecifier:
             return False
-        return all(spec.contains(f"{v}.{_LATE_PATCH}", prereleases=True) for v in python_versions)
+        return all(admits_line(spec, v) for v in python_versions)
+
+
+def admits_line(spec: SpecifierSet, line: str) -> bool:
+    """Does `spec` admit the interpreter line `X.Y`, as its current patch releases run it?"""
+    return spec.contains(f"{line}.{_LATE_PATCH}", prereleases=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -248,6 +248,13 @@ def test_requires_python_must_admit_every_interpreter(tmp_path: Path) -> None:
     assert "requires Python >=3.10, which excludes the interpreter on linux-x86_64-cp39" in message
 
 
+def test_an_excluded_first_patch_release_does_not_exclude_its_line(tmp_path: Path) -> None:
+    """cryptography's `!=3.9.0`: a cp39 platform runs a current 3.9.x, not 3.9.0."""
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    spec = ">=3.7,!=3.9.0,!=3.9.1"
+    assert "C024" not in str(check(view_of(farm, everywhere(wheel("app", requires_python=spec)))))
+
+
 def test_build_requirements_need_a_lock_that_covers_them(tmp_path: Path) -> None:
     farm = farm_of(tmp_path, recipe_doc("lib", requires=["cython>=3"]))
     pin = Pin(name="setuptools", version=Version("80.0"), hashes=("sha256:" + "0" * 64,),
