@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import fnmatch
 import json
 from pathlib import Path
@@ -21,6 +22,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--platform", action="append", default=[], help="only platforms matching this glob"
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--today", type=datetime.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+        help="judge interpreter lifecycles (builder/data/pythons.toml) as of this day "
+        "(default: today)",
+    )  # fmt: skip
     add_store_options(parser)
 
 
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         for p in view.platforms.values()
         if not args.platform or any(fnmatch.fnmatchcase(p.id, g) for g in args.platform)
     ]
-    report = check(view, platforms)
+    report = check(view, platforms, today=args.today or datetime.date.today())
     if args.json:
         print(to_json(report, root))
         return 0 if report.ok else 1

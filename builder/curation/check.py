@@ -12,6 +12,7 @@ C030-C031 build requirements; C040-C041 licenses; C050-C051 names.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 
 from packaging.requirements import Requirement
@@ -32,6 +33,7 @@ from builder.curation.facts import (
 )
 from builder.curation.licenses import license_ids
 from builder.errors import LockError, Problem
+from builder.model import pythons
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
 
@@ -261,11 +263,56 @@ def check_names(view: SetView) -> list[Problem]:
     return problems
 
 
-def check(view: SetView, platforms: Iterable[Platform] | None = None) -> Report:
-    """Every gate over the set; `platforms` limits the per-platform gates."""
+def check_interpreters(view: SetView, today: datetime.date) -> list[Problem]:
+    """The set builds the interpreter lines alive today (builder/data/pythons.toml): no
+    platform of a line past its end of life unless policy.toml keeps it, and every live
+    line on each OS and arch the set builds for."""
+    problems = []
+    tags = {(p.os, p.arch, p.interpreter) for p in view.platforms.values()}
+    for platform in sorted(view.platforms.values(), key=lambda p: p.id):
+        line = pythons.line_of(platform.interpreter)
+        if line is None or line.end_of_life >= today or line.version in view.keep:
+            continue
+        problems.append(Problem(
+            code="C040", file=platform.path, field="interpreter",
+            message=f"{line.implementation} {line.version} reached its end of life on "
+            f"{line.end_of_life} (builder/data/pythons.toml): the set no longer builds it",
+            fix=f"remove this platform file (and the other {platform.interpreter} ones, and "
+            f"locks/{platform.interpreter}.txt); a derived set that must keep it says so in "
+            f'policy.toml: [python] keep = ["{line.version}"]',
+        ))  # fmt: skip
+    for os_, arch in sorted({(os_, arch) for os_, arch, _ in tags}):
+        for line in pythons.lines():
+            if not line.alive(today) or (os_, arch, line.tag) in tags:
+                continue
+            if not any(t.startswith(line.tag[:2]) for o, a, t in tags if (o, a) == (os_, arch)):
+                continue  # an implementation the set does not build there at all
+            name = f"{os_}-{arch}-{line.tag}"
+            problems.append(Problem(
+                code="C041", file=next(iter(view.platforms.values())).path.parent / f"{name}.toml",
+                field="interpreter",
+                message=f"{line.implementation} {line.version} is alive (released "
+                f"{line.released}, end of life {line.end_of_life}) but no platform builds it "
+                f"on {os_} {arch}",
+                fix=f"add platforms/{name}.toml (copy another {os_}-{arch} one, interpreter = "
+                f'"{line.tag}") and its lock: ipwhl lock',
+            ))  # fmt: skip
+    return problems
+
+
+def check(
+    view: SetView,
+    platforms: Iterable[Platform] | None = None,
+    *,
+    today: datetime.date | None = None,
+) -> Report:
+    """Every gate over the set; `platforms` limits the per-platform gates; `today`, when
+    given, checks the interpreter lines against their lifecycles."""
     chosen = sorted(view.platforms.values() if platforms is None else platforms, key=lambda p: p.id)
     unchecked: list[str] = []
     problems = check_versions(view)
+    if today is not None:
+        problems += check_interpreters(view, today)
     problems += check_wheels(view, chosen)
     problems += check_closure(view, chosen, unchecked)
     problems += check_build_requirements(view, unchecked)

@@ -49,6 +49,7 @@ class SetView:
     locks: Mapping[str, Lock | None]
     locks_dir: Path
     allowlist: Allowlist
+    keep: frozenset[str] = frozenset()  # policy.toml's [python] keep: lines past their end
 
 
 @dataclass(frozen=True, kw_only=True)

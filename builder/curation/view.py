@@ -108,5 +108,6 @@ def gather(farm: Farm, store: Store, cache: Path) -> SetView:
         build_requires=build_requires(farm, cache),
         locks=locks,
         locks_dir=farm.locks,
-        allowlist=load_allowlist(load_policy(farm.root)),
+        allowlist=load_allowlist(policy := load_policy(farm.root)),
+        keep=policy.keep,
     )

@@ -36,6 +36,10 @@ def test_a_derived_set_widens_and_narrows_the_allowlist(tmp_path: Path) -> None:
         ("[licenses]\nallowed = []\n", "licenses.allowed"),
         ("[interpreters]\nsupported = []\n", "interpreters"),
         ("[licenses\n", "(file)"),
+        ('[python]\nkeep = "3.10"\n', "python.keep"),
+        ('[python]\nkeep = ["3.10.1"]\n', "python.keep"),
+        ('[python]\nkeep = ["cp310"]\n', "python.keep"),
+        ('[python]\ndrop = ["3.11"]\n', "python.drop"),
     ],
 )
 def test_a_malformed_policy_is_an_input_error_naming_the_field(
@@ -47,3 +51,8 @@ def test_a_malformed_policy_is_an_input_error_naming_the_field(
     (problem,) = caught.value.problems
     assert (problem.code, problem.file, problem.field) == ("P001", tmp_path / "policy.toml", field)
     assert "[licenses] allow" in problem.fix
+
+
+def test_a_derived_set_keeps_an_ended_interpreter_line(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('[python]\nkeep = ["3.10"]\n')
+    assert load_policy(tmp_path).keep == frozenset({"3.10"})
