@@ -7,7 +7,8 @@ all reported at once; what cannot be checked (no wheels for a platform, no sdist
 cache) is said, not passed over.
 
 Codes: C001 versions; C010-C012 wheels per platform; C020-C024 runtime closure;
-C030-C031 build requirements; C040-C041 licenses; C050-C051 names.
+C030-C031 build requirements; C040-C041 licenses; C050-C051 names; C060-C061 interpreter
+lifecycles (builder/data/pythons.toml).
 """
 
 from __future__ import annotations
@@ -274,7 +275,7 @@ def check_interpreters(view: SetView, today: datetime.date) -> list[Problem]:
         if line is None or line.end_of_life >= today or line.version in view.keep:
             continue
         problems.append(Problem(
-            code="C040", file=platform.path, field="interpreter",
+            code="C060", file=platform.path, field="interpreter",
             message=f"{line.implementation} {line.version} reached its end of life on "
             f"{line.end_of_life} (builder/data/pythons.toml): the set no longer builds it",
             fix=f"remove this platform file (and the other {platform.interpreter} ones, and "
@@ -289,7 +290,7 @@ def check_interpreters(view: SetView, today: datetime.date) -> list[Problem]:
                 continue  # an implementation the set does not build there at all
             name = f"{os_}-{arch}-{line.tag}"
             problems.append(Problem(
-                code="C041", file=next(iter(view.platforms.values())).path.parent / f"{name}.toml",
+                code="C061", file=next(iter(view.platforms.values())).path.parent / f"{name}.toml",
                 field="interpreter",
                 message=f"{line.implementation} {line.version} is alive (released "
                 f"{line.released}, end of life {line.end_of_life}) but no platform builds it "

@@ -2,7 +2,7 @@
 
 A subset of the starter set (requests and its four dependencies, and the C extensions
 markupsafe, pyyaml and msgpack) is built for CPython 3.12 (the pure platform) and every
-other local interpreter of 3.9 and 3.13, assembled, and published with `ipwhl publish`
+other local interpreter of 3.11 and 3.13, assembled, and published with `ipwhl publish`
 to kubo node A. A subset, because the whole set for every interpreter takes ~7 minutes
 on two cores; the code paths are the same. Then, for each interpreter, a fresh venv:
 
@@ -60,7 +60,7 @@ SUBSET = [
     "markupsafe", "pyyaml", "msgpack",
 ]  # fmt: skip
 INSTALL = ["requests", "markupsafe", "pyyaml", "msgpack"]
-INTERPRETERS = ["3.12", "3.9", "3.13"]  # 3.12 first: it builds the pure wheels
+INTERPRETERS = ["3.12", "3.11", "3.13"]  # 3.12 first: it builds the pure wheels
 CHECK = (
     "import requests, markupsafe, yaml, msgpack, idna, urllib3, certifi, charset_normalizer; "
     "assert yaml.__with_libyaml__, 'the C extension of pyyaml did not load'; "

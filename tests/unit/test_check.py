@@ -303,7 +303,7 @@ def _lifecycle_problems(
     farm: Farm, today: datetime.date, keep: frozenset[str] = frozenset()
 ) -> list[Problem]:
     view = dataclasses.replace(view_of(farm, []), keep=keep)
-    return [p for p in check(view, today=today).problems if p.code in ("C040", "C041")]
+    return [p for p in check(view, today=today).problems if p.code in ("C060", "C061")]
 
 
 def test_a_platform_past_its_end_of_life_is_named_unless_the_policy_keeps_it(
@@ -311,19 +311,19 @@ def test_a_platform_past_its_end_of_life_is_named_unless_the_policy_keeps_it(
 ) -> None:
     farm = farm_of(tmp_path, pure_recipe("app"))
     before = _lifecycle_problems(farm, datetime.date(2025, 10, 31))  # 3.9's last day
-    assert [p for p in before if p.code == "C040"] == []
-    after = [p for p in _lifecycle_problems(farm, datetime.date(2025, 11, 1)) if p.code == "C040"]
+    assert [p for p in before if p.code == "C060"] == []
+    after = [p for p in _lifecycle_problems(farm, datetime.date(2025, 11, 1)) if p.code == "C060"]
     assert [(p.file.name, p.field) for p in after] == [("linux-x86_64-cp39.toml", "interpreter")]
     assert "end of life on 2025-10-31" in after[0].message
     assert 'keep = ["3.9"]' in after[0].fix and "locks/cp39.txt" in after[0].fix
     kept = _lifecycle_problems(farm, datetime.date(2026, 12, 1), keep=frozenset({"3.9"}))
-    assert [p for p in kept if p.code == "C040"] == []
+    assert [p for p in kept if p.code == "C060"] == []
 
 
 def test_a_live_line_no_platform_builds_is_named_per_os_and_arch(tmp_path: Path) -> None:
     farm = farm_of(tmp_path, pure_recipe("app"))
     found = _lifecycle_problems(farm, datetime.date(2026, 12, 1))
-    missing = sorted(p.file.name for p in found if p.code == "C041")
+    missing = sorted(p.file.name for p in found if p.code == "C061")
     # linux-x86_64 has cp39 and cp312, windows-AMD64 cp312: 3.11, 3.13-3.15 are missing.
     lines = ("cp311", "cp313", "cp314", "cp315")
     assert missing == sorted(f"{osarch}-{t}.toml" for osarch in ("linux-x86_64", "windows-AMD64")

@@ -121,7 +121,7 @@ def test_every_cibuildwheel_platform_file_selects_exactly_its_identifier(tmp_pat
     assert {p.id for p in platforms} >= {
         f"{group}-{py}"
         for group in ("linux-aarch64", "macos-arm64", "macos-x86_64", "windows-AMD64")
-        for py in ("cp39", "cp310", "cp311", "cp312", "cp313", "cp314")
+        for py in ("cp311", "cp312", "cp313", "cp314", "cp315")
     }
     for p in sorted(platforms, key=lambda p: p.id):
         work = tmp_path / p.id

@@ -260,7 +260,7 @@ def test_draft_toml_is_a_recipe_the_loader_accepts(
 
 def test_python_versions_sort_as_numbers(tmp_path: Path) -> None:
     farm = load_farm(make_farm(tmp_path, {}))  # the repository's own platforms
-    assert python_versions(farm) == ["3.9", "3.10", "3.11", "3.12", "3.13", "3.14"]
+    assert python_versions(farm) == ["3.11", "3.12", "3.13", "3.14", "3.15"]
 
 
 def test_needed_dependencies_apply_on_some_platform_without_extras() -> None:
@@ -269,16 +269,16 @@ def test_needed_dependencies_apply_on_some_platform_without_extras() -> None:
         system_packages=(), imports=("demo",), notes=(),
         requires_dist=(
             "idna>=2.5",
-            "tomli>=1.1; python_version < '3.11'",
+            "tomli>=1.1; python_version < '3.12'",
             "importlib-metadata; python_version < '3.8'",
             "pywin32>=300; sys_platform == 'win32'",
             "pytest; extra == 'test'",
             "not a requirement !!",
         ),
     )  # fmt: skip
-    linux = list(load_real_platforms("linux-x86_64-cp39", "linux-x86_64-cp312").values())
+    linux = list(load_real_platforms("linux-x86_64-cp311", "linux-x86_64-cp312").values())
     got = [str(r) for r in needed_dependencies(draft, linux)]
-    assert got == ["idna>=2.5", 'tomli>=1.1; python_version < "3.11"']
+    assert got == ["idna>=2.5", 'tomli>=1.1; python_version < "3.12"']
     windows = list(load_real_platforms("windows-AMD64-cp312").values())
     got = [str(r) for r in needed_dependencies(draft, windows)]
     assert got == ["idna>=2.5", 'pywin32>=300; sys_platform == "win32"']

@@ -30,15 +30,15 @@ def test_group_of_drops_the_interpreter(platform_id: str, group: str) -> None:
 
 def test_matrix_has_one_entry_per_group_with_work(tmp_path: Path) -> None:
     farm = load_farm(make_farm(tmp_path, {}))  # the repository's own platforms
-    ids = ["windows-AMD64-cp312", "linux-x86_64-cp314", "linux-aarch64-cp39",
-           "linux-x86_64-cp312", "linux-x86_64-cp39", "linux-x86_64-cp312"]  # fmt: skip
+    ids = ["windows-AMD64-cp312", "linux-x86_64-cp314", "linux-aarch64-cp311",
+           "linux-x86_64-cp312", "linux-x86_64-cp311", "linux-x86_64-cp312"]  # fmt: skip
     assert matrix(farm, [("", pid) for pid in ids]) == [
         MatrixEntry(group="linux-aarch64", runner="ubuntu-24.04", qemu="arm64",
-                    backend="cibuildwheel", platforms=("linux-aarch64-cp39",)),
-        # cp312 and cp39 build natively here, cp314 through cibuildwheel.
+                    backend="cibuildwheel", platforms=("linux-aarch64-cp311",)),
+        # cp311 and cp312 build natively here, cp314 through cibuildwheel.
         MatrixEntry(group="linux-x86_64", runner="ubuntu-24.04", qemu="",
                     backend="cibuildwheel,native",
-                    platforms=("linux-x86_64-cp312", "linux-x86_64-cp314", "linux-x86_64-cp39")),
+                    platforms=("linux-x86_64-cp311", "linux-x86_64-cp312", "linux-x86_64-cp314")),
         MatrixEntry(group="windows-AMD64", runner="windows-2022", qemu="",
                     backend="cibuildwheel", platforms=("windows-AMD64-cp312",)),
     ]  # fmt: skip

@@ -17,7 +17,7 @@ from builder.pipeline import plan
 from builder.pipeline.plan import build_graph, build_order, plan_jobs, runtime_requirements
 from tests.fixtures.farm_files import PURE_PLATFORM, dumps, load_real_platforms, recipe_doc, write
 
-LINUX39, WIN312, MAC313 = "linux-x86_64-cp39", "windows-AMD64-cp312", "macos-arm64-cp313"
+LINUX311, WIN312, MAC313 = "linux-x86_64-cp311", "windows-AMD64-cp312", "macos-arm64-cp313"
 
 
 def recipes_from(tmp_path: Path, *docs: dict[str, Any]) -> dict[str, Recipe]:
@@ -32,7 +32,7 @@ def recipes_from(tmp_path: Path, *docs: dict[str, Any]) -> dict[str, Recipe]:
 
 @pytest.fixture
 def platforms() -> dict[str, Any]:
-    return load_real_platforms(PURE_PLATFORM, LINUX39, WIN312, MAC313)
+    return load_real_platforms(PURE_PLATFORM, LINUX311, WIN312, MAC313)
 
 
 def test_pure_jobs_reuse_the_pure_platform(tmp_path: Path, platforms: dict[str, Any]) -> None:
@@ -42,23 +42,23 @@ def test_pure_jobs_reuse_the_pure_platform(tmp_path: Path, platforms: dict[str, 
         recipe_doc("cext"),
         recipe_doc("linux-only", platforms=["linux-*"]),
     )
-    targets = [platforms[LINUX39], platforms[WIN312], platforms[MAC313]]
+    targets = [platforms[LINUX311], platforms[WIN312], platforms[MAC313]]
     jobs = plan_jobs(recipes, targets, platforms[PURE_PLATFORM])
     got = {(j.recipe.name, j.platform.id): j.reuses for j in jobs}
     assert got == {
-        ("cext", LINUX39): None,
+        ("cext", LINUX311): None,
         ("cext", MAC313): None,
         ("cext", WIN312): None,
-        ("linux-only", LINUX39): None,
+        ("linux-only", LINUX311): None,
         # The pure wheel is built once on the pure platform, even though this run does
         # not target it, and every other platform reuses it.
         ("purelib", PURE_PLATFORM): None,
-        ("purelib", LINUX39): PURE_PLATFORM,
+        ("purelib", LINUX311): PURE_PLATFORM,
         ("purelib", MAC313): PURE_PLATFORM,
         ("purelib", WIN312): PURE_PLATFORM,
     }
     assert [j.key for j in jobs] == sorted(j.key for j in jobs)  # deterministic order
-    assert jobs[0].key == f"cext@{LINUX39}"
+    assert jobs[0].key == f"cext@{LINUX311}"
 
 
 def test_pure_platform_in_targets_is_planned_once(
@@ -78,18 +78,18 @@ def test_build_order_respects_depends(tmp_path: Path, platforms: dict[str, Any])
         recipe_doc("numpyish"),
         recipe_doc("purelib", pure=True),
     )
-    jobs = plan_jobs(recipes, [platforms[LINUX39], platforms[WIN312]], platforms[PURE_PLATFORM])
+    jobs = plan_jobs(recipes, [platforms[LINUX311], platforms[WIN312]], platforms[PURE_PLATFORM])
     order = build_order(jobs)
     assert sorted(order) == sorted(j.key for j in jobs)
     position = {key: i for i, key in enumerate(order)}
-    for pid in (LINUX39, WIN312):
+    for pid in (LINUX311, WIN312):
         assert position[f"numpyish@{pid}"] < position[f"cext@{pid}"] < position[f"app@{pid}"]
         assert position[f"purelib@{PURE_PLATFORM}"] < position[f"purelib@{pid}"]
         assert position[f"purelib@{pid}"] < position[f"app@{pid}"]
     graph = build_graph(jobs)
     assert graph[f"app@{WIN312}"] == {f"cext@{WIN312}", f"purelib@{WIN312}"}
     assert graph[f"purelib@{WIN312}"] == {f"purelib@{PURE_PLATFORM}"}
-    assert graph[f"numpyish@{LINUX39}"] == set()
+    assert graph[f"numpyish@{LINUX311}"] == set()
 
 
 def test_dependency_only_built_elsewhere_is_waited_for(
@@ -98,8 +98,8 @@ def test_dependency_only_built_elsewhere_is_waited_for(
     recipes = recipes_from(
         tmp_path, recipe_doc("app", depends=["tool"]), recipe_doc("tool", platforms=["linux-*"])
     )
-    jobs = plan_jobs(recipes, [platforms[LINUX39], platforms[WIN312]], platforms[PURE_PLATFORM])
-    assert build_graph(jobs)[f"app@{WIN312}"] == {f"tool@{LINUX39}"}
+    jobs = plan_jobs(recipes, [platforms[LINUX311], platforms[WIN312]], platforms[PURE_PLATFORM])
+    assert build_graph(jobs)[f"app@{WIN312}"] == {f"tool@{LINUX311}"}
 
 
 def test_a_cycle_raises_cycle_error(tmp_path: Path, platforms: dict[str, Any]) -> None:
@@ -110,15 +110,15 @@ def test_a_cycle_raises_cycle_error(tmp_path: Path, platforms: dict[str, Any]) -
         recipe_doc("gamma", depends=["alpha"]),
         recipe_doc("delta"),
     )
-    jobs = plan_jobs(recipes, [platforms[LINUX39]], platforms[PURE_PLATFORM])
+    jobs = plan_jobs(recipes, [platforms[LINUX311]], platforms[PURE_PLATFORM])
     with pytest.raises(graphlib.CycleError) as caught:
         build_order(jobs)
     cycle = set(caught.value.args[1])
-    assert cycle == {f"{n}@{LINUX39}" for n in ("alpha", "beta", "gamma")}
+    assert cycle == {f"{n}@{LINUX311}" for n in ("alpha", "beta", "gamma")}
 
 
 REQUIRES_DIST = [
-    'tomli>=1.1; python_version < "3.11"',
+    'tomli>=1.1; python_version < "3.12"',
     'colorama; platform_system == "Windows"',
     "Typing_Extensions>=4.6",
     'pywin32>=300; sys_platform == "win32"',
@@ -132,7 +132,7 @@ REQUIRES_DIST = [
 @pytest.mark.parametrize(
     ("pid", "expected"),
     [
-        (LINUX39, ["tomli", "typing-extensions", "uvloop"]),
+        (LINUX311, ["tomli", "typing-extensions", "uvloop"]),
         (PURE_PLATFORM, ["typing-extensions", "uvloop"]),
         (WIN312, ["colorama", "pywin32", "typing-extensions"]),
         (MAC313, ["appnope", "typing-extensions", "uvloop"]),
@@ -144,9 +144,9 @@ def test_runtime_requirements_evaluate_markers_per_platform(
     assert runtime_requirements(REQUIRES_DIST, platforms[pid]) == expected
 
 
-def test_windows_cp39_gets_both_conditional_requirements(tmp_path: Path) -> None:
-    win39 = load_real_platforms("windows-AMD64-cp39")["windows-AMD64-cp39"]
-    assert runtime_requirements(REQUIRES_DIST[:2], win39) == ["colorama", "tomli"]
+def test_windows_cp311_gets_both_conditional_requirements(tmp_path: Path) -> None:
+    win311 = load_real_platforms("windows-AMD64-cp311")["windows-AMD64-cp311"]
+    assert runtime_requirements(REQUIRES_DIST[:2], win311) == ["colorama", "tomli"]
 
 
 def test_runtime_closure_of_a_test() -> None:

@@ -205,7 +205,7 @@ def test_the_repositorys_platform_files_load() -> None:
         BackendName.NATIVE,
     )
     assert linux.policy == "manylinux_2_34_x86_64" and linux.libc == "glibc"
-    assert platforms["windows-AMD64-cp39"].backend is BackendName.CIBUILDWHEEL
+    assert platforms["windows-AMD64-cp311"].backend is BackendName.CIBUILDWHEEL
     for pid, platform in platforms.items():
         assert pid == f"{platform.os}-{platform.arch}-{platform.interpreter}"
 
@@ -214,9 +214,9 @@ def test_the_repositorys_platform_files_load() -> None:
     ("pid", "expected"),
     [
         (
-            "linux-x86_64-cp39",
+            "linux-x86_64-cp311",
             {
-                "python_version": "3.9",
+                "python_version": "3.11",
                 "sys_platform": "linux",
                 "platform_system": "Linux",
                 "os_name": "posix",
@@ -236,9 +236,9 @@ def test_the_repositorys_platform_files_load() -> None:
             },
         ),
         (
-            "windows-AMD64-cp310",
+            "windows-AMD64-cp315",
             {
-                "python_version": "3.10",
+                "python_version": "3.15",
                 "sys_platform": "win32",
                 "platform_system": "Windows",
                 "os_name": "nt",
