@@ -9,7 +9,7 @@ from pathlib import Path
 
 from builder.curation import pypi
 from builder.curation.draft import python_versions
-from builder.errors import PyPIError
+from builder.errors import IpwhlError, PyPIError
 from builder.model.farm import load_farm
 from builder.model.recipe import Recipe
 
@@ -18,6 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser("outdated", help=__doc__)
     parser.add_argument("projects", nargs="*", help="only these recipes (default: all)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--drop", action="append", default=[], metavar="X.Y",
+        help="as if this interpreter line were retired (repeatable): what it holds back",
+    )  # fmt: skip
 
 
 def newer(recipe: Recipe, versions: list[str]) -> dict[str, str] | None:
@@ -35,6 +39,9 @@ def newer(recipe: Recipe, versions: list[str]) -> dict[str, str] | None:
                 "fit": "",
                 "newest": str(finals[0].version),
                 "newest_requires_python": sdist.requires_python if sdist else "",
+                "held_back_by": ", ".join(
+                    v for v in versions if sdist is not None and not sdist.admits([v])
+                ),
             }
         return None
     newest = finals[0] if finals else fit[0]
@@ -50,6 +57,12 @@ def newer(recipe: Recipe, versions: list[str]) -> dict[str, str] | None:
 def run(args: argparse.Namespace) -> int:
     farm = load_farm(Path(args.root).absolute())
     versions = python_versions(farm)
+    if unknown := sorted(set(args.drop) - set(versions)):
+        raise IpwhlError(
+            f"--drop {', '.join(unknown)}: no platform builds that interpreter line",
+            fix=f"name one of {', '.join(versions)}",
+        )
+    versions = [v for v in versions if v not in args.drop]
     recipes = [
         r for n, r in sorted(farm.recipes.items()) if not args.projects or n in args.projects
     ]
@@ -71,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     bumpable = [row for row in rows if row["fit"]]
     held = [row for row in rows if not row["fit"]]
+    if args.drop:
+        print(f"as if Python {', '.join(args.drop)} were retired:")
     if not bumpable:
         print(f"no recipe has a newer release that admits Python {', '.join(versions)}")
     else:
@@ -88,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
         for row in held:
             print(
                 f"  {row['project']:<22} {row['current']:<12} newest {row['newest']} "
-                f"(Requires-Python {row['newest_requires_python']})"
+                f"(Requires-Python {row['newest_requires_python']}): held back by "
+                f"{row['held_back_by'] or '-'}"
             )
+        print("`ipwhl outdated --drop X.Y` shows what each would move to without that line")
     for line in errors:
         print(f"error: {line}")
     return 1 if errors else 0
