@@ -77,7 +77,9 @@ def _system() -> list[str]:
         elif path.is_dir():
             args += ["--ro-bind", top, top]
     # A fresh tmpfs at /tmp and /run inside the sandbox: not the host's, which hold sockets.
-    private = ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run"]  # noqa: S108
+    # /dev/shm too, writable by the job's user: multiprocessing's semaphores live there.
+    private = ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",  # noqa: S108
+               "--perms", "1777", "--tmpfs", "/dev/shm"]  # noqa: S108  # fmt: skip
     return [*args, "--dev", "/dev", "--proc", "/proc", *private]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -97,3 +98,18 @@ def test_started_by_an_unprivileged_user_the_sandbox_maps_it_to_65534(tmp_path: 
         assert (job / "made").is_file()
     finally:
         shutil.rmtree(job)
+
+
+@pytest.mark.skipif(sandbox.bubblewrap() is None, reason="bubblewrap cannot run here")
+def test_a_job_can_use_multiprocessing(tmp_path: Path) -> None:
+    """pillow's build compiles in a process pool: its semaphores need a writable
+    /dev/shm, private to the job."""
+    job = tmp_path / "job"
+    job.mkdir()
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    program = "import multiprocessing as m; print(m.Pool(2).map(abs, [-1, -2]))"
+    argv = Sandbox(writable=job, readable=(Path(sys.base_prefix),)).wrap(
+        [str(python), "-c", program], cwd=job
+    )
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout == "[1, 2]\n", done.stderr
