@@ -68,14 +68,17 @@ def describe(enabled: bool) -> str:
     return found
 
 
-def _system() -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+def _system(root: Path = Path("/")) -> list[str]:
+    """The read-only system: this machine's, or a root of pinned packages (`roots`)."""
+    args = ["--ro-bind", str(root / "usr"), "/usr"]
+    if (root / "etc").is_dir():
+        args += ["--ro-bind", str(root / "etc"), "/etc"]
     for top in _MERGED:
-        path = Path(top)
+        path = root / top.lstrip("/")
         if path.is_symlink():
             args += ["--symlink", str(path.readlink()), top]
         elif path.is_dir():
-            args += ["--ro-bind", top, top]
+            args += ["--ro-bind", str(path), top]
     # A fresh tmpfs at /tmp and /run inside the sandbox: not the host's, which hold sockets.
     # /dev/shm too, writable by the job's user: multiprocessing's semaphores live there.
     private = ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",  # noqa: S108
@@ -126,6 +129,7 @@ class Sandbox:
 
     writable: Path
     readable: tuple[Path, ...] = ()
+    system: Path = Path("/")  # the root whose /usr and /etc the job sees
 
     def wrap(self, argv: list[str], *, cwd: Path) -> list[str]:
         """The command that runs `argv` confined; hands `writable` to the sandbox's
@@ -133,7 +137,7 @@ class Sandbox:
         binary = shutil.which("bwrap") or "bwrap"
         bound = [p for p in sorted(set(self.readable))
                  if p.exists() and not str(p).startswith(("/usr/", "/etc/"))]  # fmt: skip
-        args = [binary, *_system()]
+        args = [binary, *_system(self.system)]
         for parent in _parents([*bound, self.writable]):
             args += ["--perms", "0755", "--dir", parent]
         for path in bound:

@@ -1,0 +1,78 @@
+"""The pinned system root of Debian sid's CPython 3.14, 3.15 and PyPy: fetched by sha256,
+unpacked the same every time, and running in the sandbox on this Debian 12 machine."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from builder.errors import ChecksumMismatch
+from builder.model.root import load_root
+from builder.pipeline import roots
+from builder.pipeline.sandbox import Sandbox, bubblewrap
+from tests.integration.farmcopy import REPO
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+def _tree(top: Path) -> dict[str, str]:
+    found = {}
+    for path in sorted(top.rglob("*")):
+        if path.is_symlink():
+            found[str(path.relative_to(top))] = "-> " + str(path.readlink())
+        elif path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[str(path.relative_to(top))] = f"{path.stat().st_mode:o} {digest}"
+    return found
+
+
+@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
+def test_the_sid_root_runs_cpython_3_14_3_15_and_pypy_in_the_sandbox(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    home = roots.install(load_root(REPO, "sid-pythons"), sdist_cache)
+    job = tmp_path / "job"
+    job.mkdir()
+    program = (
+        "import sys, sqlite3, ssl, ctypes, venv; "
+        "print(sys.implementation.name, sys.version_info[:2], os.getuid())"
+    )
+    found = []
+    for python in ("python3.14", "python3.15", "pypy3"):
+        argv = Sandbox(writable=job, system=home).wrap(
+            [f"/usr/bin/{python}", "-c", "import os; " + program], cwd=job
+        )
+        done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                              env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        found.append(done.stdout.strip())
+    uid = 65534
+    assert found == [f"cpython (3, 14) {uid}", f"cpython (3, 15) {uid}", f"pypy (3, 11) {uid}"]
+    # This machine's own system cannot run them: they need a newer glibc.
+    own = subprocess.run([str(home / "usr" / "bin" / "python3.14"), "-c", "1"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert own.returncode != 0 and "GLIBC_2." in own.stderr
+
+
+def test_the_root_unpacks_the_same_anywhere_and_a_wrong_pin_leaves_nothing(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    root = load_root(REPO, "sid-pythons")
+    first = roots.install(root, sdist_cache)
+    second = roots.install(root, tmp_path / "other-cache")  # every package fetched again
+    assert first.name == second.name == root.sha256
+    assert _tree(first) == _tree(second)
+    # One package pinned to other bytes: named, and no root (or half of one) is kept.
+    lock = tmp_path / "farm" / "roots" / "tampered.toml"
+    lock.parent.mkdir(parents=True)
+    text = root.path.read_text()
+    victim = next(d for d in root.debs if d.name == "tzdata")
+    lock.write_text(text.replace(victim.sha256, "0" * 64))
+    cache = tmp_path / "third-cache"
+    with pytest.raises(ChecksumMismatch, match=r"tampered.toml: deb.tzdata"):
+        roots.install(load_root(tmp_path / "farm", "tampered"), cache)
+    assert os.listdir(cache / "roots") == []
