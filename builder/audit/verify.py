@@ -89,8 +89,9 @@ def reconstruct(tree: Path, manifest: dict[str, Any], work: Path) -> tuple[Path,
         )
     shutil.copytree(farm / "platforms", checkout / "platforms")
     shutil.copytree(farm / "locks", checkout / "locks")
-    if (farm / "libraries").is_dir():
-        shutil.copytree(farm / "libraries", checkout / "libraries")
+    for kind in ("libraries", "roots"):
+        if (farm / kind).is_dir():
+            shutil.copytree(farm / kind, checkout / kind)
     # Library sources, where the build's fetch finds them (check_files hashed each).
     if (farm / "library-sources").is_dir():
         shutil.copytree(farm / "library-sources", cache / "libraries")

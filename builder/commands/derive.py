@@ -1,8 +1,8 @@
 """`ipwhl derive SOURCE [DIR]`: an editable farm from a published tree, its store seeded.
 
 Everything a farm needs is in the tree: recipes and patches under `_sources/<project>/`,
-platforms, build locks and native libraries under `_sources/_farm/`, and every build
-record in `manifest.json`. Right after `derive`, `ipwhl build` in DIR builds nothing and
+platforms, build locks, native libraries and system roots under `_sources/_farm/`, and
+every build record in `manifest.json`. Right after `derive`, `ipwhl build` in DIR builds nothing and
 `ipwhl assemble` gives the upstream root CID; from there a change costs what it changes.
 """
 
@@ -78,7 +78,7 @@ def write_farm(published: Published, target: Path, *, source: str) -> None:
     farm = tree / SOURCES_DIR / FARM_DIR
     for relative in sorted(manifest.get("farm", {})):
         kind = relative.split("/", 1)[0]
-        if kind in ("platforms", "locks", "libraries", POLICY):
+        if kind in ("platforms", "locks", "libraries", "roots", POLICY):
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(farm / relative, target / relative)
     if (tree / "_status").is_dir():

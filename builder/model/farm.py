@@ -11,6 +11,7 @@ from builder.errors import InputError
 from builder.model.library import Library, load_libraries
 from builder.model.platform import Platform, load_platforms
 from builder.model.recipe import Recipe, load_recipes
+from builder.model.root import ROOTS_DIR
 from builder.model.tomlfields import Collector
 
 
@@ -63,6 +64,15 @@ def load_farm(root: Path) -> Farm:
                 field="build.platforms",
                 message=f"a pure recipe must select {pure[0].id}, where pure wheels are built",
                 fix=f"add {pure[0].id!r} to build.platforms or remove the key",
+            )
+    for platform in platforms.values():
+        if platform.root and not (root / ROOTS_DIR / f"{platform.root}.toml").is_file():
+            collector.add(
+                code="P009",
+                file=platform.path,
+                field="root",
+                message=f"no roots/{platform.root}.toml",
+                fix="write it with `ipwhl root-lock NAME PACKAGE...`, or remove the key",
             )
     _check_depends(recipes, collector)
     if collector.problems:

@@ -32,7 +32,17 @@ class ToolchainName(StrEnum):
     ZIG = "zig"  # the pinned zig of builder/data/toolchains.toml
 
 
-KEYS = {"os", "arch", "interpreter", "policy", "backend", "libc", "builds-pure", "toolchain"}
+KEYS = {
+    "os",
+    "arch",
+    "interpreter",
+    "policy",
+    "backend",
+    "libc",
+    "builds-pure",
+    "toolchain",
+    "root",
+}
 _INTERPRETER = re.compile(r"(cp|pp)(3)(\d{1,2})")
 _ARCHES = {
     OS.LINUX: {"x86_64", "aarch64", "i686", "ppc64le", "s390x", "armv7l"},
@@ -56,6 +66,7 @@ class Platform:
     libc: str = "glibc"
     builds_pure: bool = False
     toolchain: ToolchainName = ToolchainName.HOST  # what compiles on the native backend
+    root: str = ""  # roots/<root>.toml: the pinned system its interpreter runs on; "" the host
     path: Path = field(compare=False)
     file_sha256: str
 
@@ -123,6 +134,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
     libc = fields.get("libc", str, default="glibc") or "glibc"
     builds_pure = bool(fields.get("builds-pure", bool, default=False))
     raw_toolchain = fields.get("toolchain", str, default="host") or "host"
+    root = fields.get("root", str, default="") or ""
 
     os_ = OS(raw_os) if raw_os in OS.__members__.values() else None
     if raw_os and os_ is None:
@@ -194,6 +206,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
         libc=libc,
         builds_pure=builds_pure,
         toolchain=ToolchainName(raw_toolchain),
+        root=root,
         path=path,
         file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )

@@ -3,7 +3,7 @@
 Projects added, removed and bumped; per project and platform, wheels added, removed
 and changed, each change explained by the build inputs that differ between the two
 records, or by none: equal inputs that made different bytes are a build that is not
-reproducible. Also platforms and the farm files (platform files, locks, libraries).
+reproducible. Also platforms and the farm files (platform files, locks, libraries, roots).
 
 Pure: two manifest dicts in, a `TreeDiff` out; `render_text`, `render_markdown` and
 `to_json` are the three ways `ipwhl diff` shows it.

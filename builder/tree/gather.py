@@ -126,6 +126,7 @@ def gather(
             ("platforms", farm.root / "platforms"),
             ("locks", farm.locks),
             ("libraries", farm.root / "libraries"),
+            ("roots", farm.root / "roots"),
         )
         for path in sorted(directory.iterdir() if directory.is_dir() else ())
         if path.is_file() and not path.name.startswith(".")

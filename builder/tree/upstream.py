@@ -24,7 +24,7 @@ from builder.model.policy import POLICY
 from builder.tomlwrite import toml_string
 
 UPSTREAM: Final = "upstream.toml"
-FARM_KINDS: Final = ("platforms/", "locks/", "libraries/", POLICY)
+FARM_KINDS: Final = ("platforms/", "locks/", "libraries/", "roots/", POLICY)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,6 +68,7 @@ def make_farm(base: Path, recipes: list[str], *, cache: Path) -> FarmCopy:
     shutil.copytree(REPO / "platforms", root / "platforms")
     shutil.copytree(REPO / "locks", root / "locks")
     shutil.copytree(REPO / "libraries", root / "libraries")
+    shutil.copytree(REPO / "roots", root / "roots")
     return FarmCopy(root=root, store=base / "store", build_root=base / "build-root", cache=cache)
 
 

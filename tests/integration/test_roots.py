@@ -4,6 +4,7 @@ unpacked the same every time, and running in the sandbox on this Debian 12 machi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 from builder.errors import ChecksumMismatch
 from builder.model.root import load_root
 from builder.pipeline import roots
+from builder.pipeline.elfcheck import machine_traces
 from builder.pipeline.sandbox import Sandbox, bubblewrap
-from tests.integration.farmcopy import REPO
+from tests.integration.farmcopy import REPO, make_farm
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -76,3 +78,44 @@ def test_the_root_unpacks_the_same_anywhere_and_a_wrong_pin_leaves_nothing(
     with pytest.raises(ChecksumMismatch, match=r"tampered.toml: deb.tzdata"):
         roots.install(load_root(tmp_path / "farm", "tampered"), cache)
     assert os.listdir(cache / "roots") == []
+
+
+ROOTED = """os = "linux"
+arch = "x86_64"
+interpreter = "{tag}"
+policy = "manylinux_2_17_x86_64"
+backend = "native"
+toolchain = "zig"
+root = "sid-pythons"
+"""
+
+
+@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
+def test_a_rooted_platform_builds_and_tests_wheels_the_same_anywhere(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    """markupsafe compiled for CPython 3.14 and 3.15 by the pinned zig against the root's
+    headers, tested on the root's interpreters; six's pure wheel tested there too."""
+    wheels = []
+    for name in ("a", "elsewhere/b"):
+        farm = make_farm(tmp_path / name, ["six", "markupsafe"], cache=sdist_cache)
+        for tag in ("cp314", "cp315"):
+            (farm.root / "platforms" / f"linux-x86_64-{tag}.toml").write_text(
+                ROOTED.format(tag=tag)
+            )
+        assert farm.build("--platform", "linux-x86_64-cp31[245]") == 0
+        wheels.append(farm.wheels())
+    assert wheels[0] == wheels[1]
+    records = {
+        (r["project"], r["platform"]): r
+        for r in (json.loads(p.read_text()) for p in (farm.store / "records").glob("*.json"))
+    }
+    for tag in ("cp314", "cp315"):
+        compiled = records[("markupsafe", f"linux-x86_64-{tag}")]
+        tags = f"-{tag}-{tag}-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+        assert compiled["wheel"].endswith(tags)
+        assert load_root(REPO, "sid-pythons").sha256 in compiled["inputs"]["interpreter"]
+        assert compiled["tests"] == ["import markupsafe", *compiled["tests"][1:]]
+        assert records[("six", f"linux-x86_64-{tag}")]["built_on"] == "linux-x86_64-cp312"
+    wheel = farm.store / "blobs" / records[("markupsafe", "linux-x86_64-cp315")]["wheel_sha256"]
+    assert machine_traces(wheel, [str(farm.build_root), str(sdist_cache), "/usr/include"]) == []

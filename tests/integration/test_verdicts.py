@@ -167,5 +167,5 @@ def test_verify_reproduces_a_tree_of_pure_projects_only(
     assert main(["verify", str(tmp_path / "public" / "tree"), "--out", str(tmp_path / "v")]) == 0
     report = json.loads((tmp_path / "v" / "report.json").read_text())
     verdicts = {(r["project"], r["platform"]): r["verdict"] for r in report["rows"]}
-    assert len(verdicts) == len(records) >= 10
+    assert len(verdicts) == len(records) >= 6  # 2 projects x cp311-cp313
     assert set(verdicts.values()) == {"reproduced"}, verdicts

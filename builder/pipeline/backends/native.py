@@ -22,7 +22,7 @@ from builder.errors import BuildError, InterpreterNotFound
 from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import build, libraries, repair, toolchain
+from builder.pipeline import build, libraries, repair, rooted, toolchain
 from builder.pipeline import sandbox as sandbox_
 from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import unpack
@@ -83,6 +83,10 @@ class NativeBackend:
             return f"needs a {platform.os} host"
         if platform.arch != host.machine():
             return f"needs an {platform.arch} host (this is {host.machine()})"
+        if platform.root:
+            if sandbox_.bubblewrap() is None:
+                return f"its interpreter runs on roots/{platform.root}.toml, in bubblewrap"
+            return None
         if not platform.interpreter.startswith("cp"):
             return "only CPython is built natively"
         if find_interpreter(platform.python_version) is None:
@@ -90,6 +94,8 @@ class NativeBackend:
         return None
 
     def interpreter(self, platform: Platform) -> dict[str, str]:
+        if platform.root:
+            return rooted.describe(platform)
         found = _interpreter(platform)
         return {"version": found.version, "build": found.build}
 
@@ -120,7 +126,7 @@ class NativeBackend:
             source=placeholder / "sdist",
             home=placeholder / "home",
             source_date_epoch=0,
-            compilers=toolchain.compiler_env(placeholder / "toolchain") if compiled else None,
+            compilers=_toolchain_env(platform, placeholder / "toolchain") if compiled else None,
         ).as_dict()
         env.pop("SOURCE_DATE_EPOCH")  # an input of its own
         shaping: dict[str, Any] = {
@@ -142,15 +148,24 @@ class NativeBackend:
         depends = Store(root=settings.store, run=settings.run).copy_out(
             task.depends_wheels, directory / "depends"
         )
-        build.make_venv(
-            uv=settings.uv,
-            python=_interpreter(job.platform).path,
-            venv=venv,
-            pins=list(task.pins),
-            extra_wheels=[path for path, _sha in depends],
-            log=log,
-            tool_env=env_of_tools,
-        )
+        python = _python(job.platform)
+        confined = _sandbox(settings, directory, python, job.platform)
+        if job.platform.root:
+            pins = directory / "env-requirements.txt"
+            pins.write_text("".join(pin.line() + "\n" for pin in task.pins))
+            wheels = [str(path) for path, _sha in depends]
+            rooted.make_venv(
+                platform=job.platform, uv=settings.uv, venv=venv, sandbox=confined,
+                requirements=[["--require-hashes", "--no-deps", "-r", str(pins)],
+                              *([["--offline", "--no-index", "--no-deps", *wheels]] if wheels
+                                else [])],
+                log=log, tool_env=env_of_tools,
+            )  # fmt: skip
+        else:
+            build.make_venv(
+                uv=settings.uv, python=python, venv=venv, pins=list(task.pins),
+                extra_wheels=[path for path, _sha in depends], log=log, tool_env=env_of_tools,
+            )  # fmt: skip
         home = directory / "home"
         home.mkdir()
         env = build.backend_env(
@@ -158,7 +173,6 @@ class NativeBackend:
             source_date_epoch=task.source_date_epoch,
             compilers=_compilers(task, directory / "toolchain", log),
         )  # fmt: skip
-        python = _interpreter(job.platform).path
         wheel = build.run_backend(
             job.recipe,
             venv=venv,
@@ -167,7 +181,7 @@ class NativeBackend:
             env=env,
             log=log,
             isolate_network=task.isolate_network,
-            sandbox=_sandbox(settings, directory, python),
+            sandbox=confined,
         )
         _refuse_a_mislabelled_wheel(task, wheel, log)
         (directory / "repaired").mkdir()
@@ -197,20 +211,24 @@ class NativeBackend:
         )
         venv = directory / "env"
         env_of_tools = tool_env(settings)
-        python = _interpreter(job.platform).path
-        build.make_venv(
-            uv=settings.uv, python=python, venv=venv, pins=[], extra_wheels=[], log=log,
-            tool_env=env_of_tools,
-        )  # fmt: skip
+        python = _python(job.platform)
+        confined = _sandbox(settings, directory, python, job.platform)
         # No index and no cache: every dependency must be one of the closure's wheels.
-        build.uv_install(
-            settings.uv,
-            venv,
-            ["--no-index", "--no-cache", "--require-hashes", "-r", str(requirements)],
-            log=log,
-            env=env_of_tools,
-            what=f"installing {task.wheel} with its dependencies from the set",
-        )
+        from_the_set = ["--no-index", "--no-cache", "--require-hashes", "-r", str(requirements)]
+        if job.platform.root:
+            rooted.make_venv(
+                platform=job.platform, uv=settings.uv, venv=venv, sandbox=confined,
+                requirements=[from_the_set], log=log, tool_env=env_of_tools,
+            )  # fmt: skip
+        else:
+            build.make_venv(
+                uv=settings.uv, python=python, venv=venv, pins=[], extra_wheels=[], log=log,
+                tool_env=env_of_tools,
+            )  # fmt: skip
+            build.uv_install(
+                settings.uv, venv, from_the_set, log=log, env=env_of_tools,
+                what=f"installing {task.wheel} with its dependencies from the set",
+            )  # fmt: skip
         cwd = directory / "cwd"  # empty: imports must come from the installed wheel
         cwd.mkdir()
         env = {
@@ -225,7 +243,6 @@ class NativeBackend:
         ]
         checks += [list(argv) for argv in job.recipe.test_commands]
         ran = []
-        confined = _sandbox(settings, directory, python)
         for argv in checks:
             if confined is not None:
                 argv = confined.wrap(argv, cwd=cwd)
@@ -238,11 +255,22 @@ class NativeBackend:
         return tuple(ran)
 
 
-def _sandbox(settings: Settings, directory: Path, python: Path) -> Sandbox | None:
+def _python(platform: Platform) -> Path:
+    """The job's interpreter, as the job sees it."""
+    return rooted.python(platform) if platform.root else _interpreter(platform).path
+
+
+def _sandbox(
+    settings: Settings, directory: Path, python: Path, platform: Platform
+) -> Sandbox | None:
     """The job's sandbox (None when the run has none): its directory writable; the
-    interpreter and the download cache (the pinned toolchain lives there) readable."""
+    interpreter and the download cache (the pinned toolchain lives there) readable. On
+    a rooted platform, the root is the system and holds the interpreter."""
     if settings.sandbox == sandbox_.NONE:
         return None
+    if platform.root:
+        system = rooted.home(platform, settings.cache)
+        return Sandbox(writable=directory, readable=(settings.cache,), system=system)
     return Sandbox(writable=directory, readable=sandbox_.readable([python], settings.cache))
 
 
@@ -255,13 +283,26 @@ def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | 
     binary = toolchain.install(zig, task.settings.cache)
     target = toolchain.target(job.platform)
     toolchain.write_wrappers(directory, toolchain.wrapper_scripts(str(binary), target))
-    found = toolchain.compiler_env(directory)
+    found = _toolchain_env(job.platform, directory)
+    if job.platform.root:
+        rooted.link_headers(job.platform, directory)
     if task.libraries:
-        found |= libraries.provide(
+        provided = libraries.provide(
             list(task.libraries), zig=zig, zig_binary=binary, target=target,
             cache=task.settings.cache, store=task.settings.store, sysroot=directory / "sysroot",
             log=log, sandboxed=task.settings.sandbox != sandbox_.NONE,
         )  # fmt: skip
+        for key, value in provided.items():
+            found[key] = f"{found[key]} {value}" if key in found else value
+    return found
+
+
+def _toolchain_env(platform: Platform, directory: Path) -> dict[str, str]:
+    """The wrappers' environment, and on a rooted platform the way to its headers (the
+    same for a job's inputs, with a placeholder directory, as for the job itself)."""
+    found = toolchain.compiler_env(directory)
+    if platform.root:
+        found |= rooted.compiler_flags(platform, directory)
     return found
 
 
