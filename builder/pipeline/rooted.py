@@ -19,9 +19,8 @@ from builder.pipeline import roots
 from builder.pipeline.build import run_logged
 from builder.pipeline.sandbox import Sandbox
 
-# The wheels a root's interpreter takes: its glibc is far newer than any manylinux
-# policy a build requirement ships for, and 2.28 is what they commonly ship.
-_WHEEL_POLICY = "manylinux_2_28"
+# The newest manylinux uv's --python-platform names; a root's glibc may be newer.
+_NEWEST_MANYLINUX = 40
 
 
 @cache
@@ -51,6 +50,13 @@ def describe(platform: Platform) -> dict[str, str]:
     version = next((d.version for d in root.debs if d.name == package), "")
     return {"version": version,
             "build": f"{package} {version} on roots/{root.name}.toml {root.sha256}"}  # fmt: skip
+
+
+def wheel_policy(platform: Platform) -> str:
+    """The manylinux wheels the root's interpreter takes: those its glibc can load."""
+    libc = next((d.version for d in root_of(platform).debs if d.name == "libc6"), "2.17")
+    minor = int(libc.split(".")[1].split("-")[0])
+    return f"manylinux_2_{min(minor, _NEWEST_MANYLINUX)}"
 
 
 def site_packages(platform: Platform, venv: Path) -> Path:
@@ -83,7 +89,7 @@ def make_venv(
     )  # fmt: skip
     site = site_packages(platform, venv)
     target = ["--python-version", platform.python_version,
-              "--python-platform", f"{platform.arch}-{_WHEEL_POLICY}"]  # fmt: skip
+              "--python-platform", f"{platform.arch}-{wheel_policy(platform)}"]  # fmt: skip
     for args in requirements:
         run_logged(
             [uv, "pip", "install", "--quiet", "--target", str(site), *target,
