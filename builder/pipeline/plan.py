@@ -37,19 +37,20 @@ def build_platform(
     """Where the wheel `platform` serves is built.
 
     A pure wheel is built once, on the pure platform. An abi3 wheel is built once per
-    OS, arch and libc, on the lowest interpreter there, because the limited API makes
-    one file serve every later CPython and two builds would give two files under one
-    name. Every other wheel is built on its own platform.
+    OS, arch, libc, backend, policy and toolchain, on the lowest interpreter there,
+    because the limited API makes one file serve every later CPython and two builds
+    would give two files under one name; a platform promising an older glibc (another
+    policy, compiled by another toolchain) gets its own. Every other wheel is built on
+    its own platform.
     """
     if recipe.pure:
         return pure_platform
     if recipe.abi3:
-        peers = [
-            p for p in platforms
-            if (p.os, p.arch, p.libc, p.backend) == (platform.os, platform.arch, platform.libc,
-                                                     platform.backend)
-            and recipe.selects(p.id)
-        ]  # fmt: skip
+
+        def kind(p: Platform) -> tuple[object, ...]:
+            return (p.os, p.arch, p.libc, p.backend, p.policy, p.toolchain)
+
+        peers = [p for p in platforms if kind(p) == kind(platform) and recipe.selects(p.id)]
         return min(
             peers, key=lambda p: (int(p.python_version.split(".")[1]), p.id), default=platform
         )

@@ -196,3 +196,25 @@ def test_an_abi3_recipe_is_built_once_per_os_and_arch_on_its_lowest_interpreter(
     windows = platforms[WIN312]
     assert build_platform(recipes["limited"], windows, platforms.values(),
                           platforms[PURE_PLATFORM]).os == windows.os  # fmt: skip
+
+
+def test_an_abi3_wheel_is_not_reused_on_a_platform_promising_an_older_glibc(
+    tmp_path: Path,
+) -> None:
+    """cp311 builds manylinux_2_34 with the host toolchain; cp314 and cp315 promise
+    manylinux_2_17 (zig, on their root): they share a build of their own."""
+    from builder.pipeline.plan import build_platform
+
+    real = load_real_platforms()
+    recipes = recipes_from(tmp_path, recipe_doc("limited", abi3=True))
+    linux = [p for pid, p in real.items() if pid.startswith("linux-x86_64-")]
+    built_on = {
+        p.id: build_platform(recipes["limited"], p, linux, real[PURE_PLATFORM]).id for p in linux
+    }
+    assert built_on == {
+        "linux-x86_64-cp311": "linux-x86_64-cp311",
+        "linux-x86_64-cp312": "linux-x86_64-cp311",
+        "linux-x86_64-cp313": "linux-x86_64-cp311",
+        "linux-x86_64-cp314": "linux-x86_64-cp314",
+        "linux-x86_64-cp315": "linux-x86_64-cp314",
+    }
