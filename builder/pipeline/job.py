@@ -34,6 +34,8 @@ def end_with(run: int) -> None:
         watched = os.pidfd_open(run)
     except ProcessLookupError:
         os._exit(1)
+    except OSError:  # a kernel before 5.3 has no pidfd: the worker ends as it always did
+        return
 
     def watch() -> None:
         select.select([watched], [], [])
