@@ -77,33 +77,33 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _served(body: bytes) -> tuple[Answer, str]:
+    """The origin answers with `body`, and the recipe pins exactly it."""
+    return Answer(body=body), _sha(body)
+
+
 GOOD = {"pyproject.toml": PYPROJECT.format(name="victim"), "victim/__init__.py": ""}
 # case -> (what the origin answers for victim-1.0.tar.gz, the sha256 the recipe pins,
 #          what the failed job's message must say)
 SERVED: dict[str, tuple[Answer, str, str]] = {
     "another project's sdist": (
-        Answer(body=sdist_bytes("other", "1.0", GOOD)),
-        _sha(sdist_bytes("other", "1.0", GOOD)),
+        *_served(sdist_bytes("other", "1.0", GOOD)),
         "is other 1.0 by its PKG-INFO, not victim 1.0",
     ),
     "another version's sdist": (
-        Answer(body=sdist_bytes("victim", "2.0", GOOD)),
-        _sha(sdist_bytes("victim", "2.0", GOOD)),
+        *_served(sdist_bytes("victim", "2.0", GOOD)),
         "is victim 2.0 by its PKG-INFO, not victim 1.0",
     ),
     "no PKG-INFO": (
-        Answer(body=sdist_bytes("victim", "1.0", {**GOOD, "PKG-INFO": ""})),
-        _sha(sdist_bytes("victim", "1.0", {**GOOD, "PKG-INFO": ""})),
+        *_served(sdist_bytes("victim", "1.0", {**GOOD, "PKG-INFO": ""})),
         "has no PKG-INFO naming its project",
     ),
     "not an archive": (
-        Answer(body=b"<html>not found</html>"),
-        _sha(b"<html>not found</html>"),
+        *_served(b"<html>not found</html>"),
         "cannot be read",
     ),
     "malformed pyproject.toml": (
-        Answer(body=sdist_bytes("victim", "1.0", {**GOOD, "pyproject.toml": "[build-system"})),
-        _sha(sdist_bytes("victim", "1.0", {**GOOD, "pyproject.toml": "[build-system"})),
+        *_served(sdist_bytes("victim", "1.0", {**GOOD, "pyproject.toml": "[build-system"})),
         "cannot be read",
     ),
     "other bytes than pinned": (
@@ -123,8 +123,7 @@ SERVED: dict[str, tuple[Answer, str, str]] = {
         "source.sha256",
     ),
     "links that chain out of the tree": (
-        Answer(body=_link_tar("victim", [("c", "b/.."), ("b", "a/.."), ("a", ".")])),
-        _sha(_link_tar("victim", [("c", "b/.."), ("b", "a/.."), ("a", ".")])),
+        *_served(_link_tar("victim", [("c", "b/.."), ("b", "a/.."), ("a", ".")])),
         "leads outside the tree",
     ),
 }
