@@ -87,7 +87,10 @@ def supported_tags(platform: Platform) -> frozenset[tags.Tag]:
     version = tuple(int(x) for x in platform.python_version.split("."))
     plats = _platform_tags(platform)
     interp = platform.interpreter
-    found = set(tags.cpython_tags(version, abis=[interp], platforms=plats))
+    if platform.implementation == "cpython":
+        found = set(tags.cpython_tags(version, abis=[interp], platforms=plats))
+    else:  # PyPy takes its own abi only: no abi3, no `none` for its interpreter tag
+        found = set(tags.generic_tags(interp, abis=[platform.abi], platforms=plats))
     found |= set(tags.compatible_tags(version, interp, plats))
     return frozenset(found)
 

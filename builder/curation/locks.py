@@ -9,11 +9,14 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from builder.errors import LockError
 from builder.model.farm import Farm
 from builder.model.lock import FRONTEND, compile_lock, sdist_build_requires
-from builder.model.platform import OS
+from builder.model.platform import OS, Platform
 from builder.paths import uv_binary
+from builder.pipeline import rooted
 from builder.pipeline.fetch import fetch_sdist
+from builder.pipeline.sandbox import Sandbox, bubblewrap
 from builder.report import Reporter
 
 
@@ -37,16 +40,37 @@ def refresh_locks(farm: Farm, cache: Path, reporter: Reporter) -> tuple[int, int
     farm.locks.mkdir(exist_ok=True)
     source = farm.locks / "build-requirements.in"
     source.write_text("\n".join(lines) + "\n")
-    interpreters = sorted({p.interpreter for p in farm.platforms.values() if p.os is OS.LINUX})
+    # One platform per interpreter tag speaks for it; a rooted one (PyPy, the newest
+    # CPythons) is asked for its markers, since uv cannot pretend to be PyPy.
+    interpreters: dict[str, Platform] = {}
+    for platform in sorted(farm.platforms.values(), key=lambda p: (not p.root, p.id)):
+        if platform.os is OS.LINUX:
+            interpreters.setdefault(platform.interpreter, platform)
     uv = uv_binary()
-    for interpreter in interpreters:
-        version = f"{interpreter[2]}.{interpreter[3:]}"
+    for interpreter, platform in sorted(interpreters.items()):
+        version = platform.python_version
         with (
-            reporter.stage(f"compile locks/{interpreter}.txt for Python {version}"),
+            reporter.stage(
+                f"compile locks/{interpreter}.txt for {platform.implementation} {version}"
+            ),  # fmt: skip
             tempfile.TemporaryDirectory(dir=farm.locks) as tmp,
         ):
             out = Path(tmp) / f"{interpreter}.txt"
             shutil.copy(source, Path(tmp) / source.name)
-            compile_lock(Path(tmp) / source.name, out, python_version=version, uv=uv)
+            python = None
+            if platform.root and bubblewrap() is not None:
+                job = Path(tmp) / "job"
+                job.mkdir()
+                confined = Sandbox(writable=job, readable=(cache,),
+                                   system=rooted.home(platform, cache))  # fmt: skip
+                python = rooted.runner(rooted.python(platform), sandbox=confined,
+                                       script=job / "python", uv=uv, env={})  # fmt: skip
+            elif platform.implementation != "cpython":
+                raise LockError(
+                    f"{platform.path}: cannot lock for {interpreter} without running it",
+                    fix="install bubblewrap: the interpreter runs on its root, in the sandbox",
+                )
+            compile_lock(Path(tmp) / source.name, out, python_version=version, uv=uv,
+                         python=python)  # fmt: skip
             out.replace(farm.locks / f"{interpreter}.txt")
     return len(requirements), len(interpreters)

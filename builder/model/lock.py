@@ -177,8 +177,20 @@ def parse_requirements(lines: list[str], *, who: str) -> list[Requirement]:
     return parsed
 
 
-def compile_lock(requirements_in: Path, out: Path, *, python_version: str, uv: str) -> None:
-    """Compile `requirements_in` for one interpreter with uv, hashes included."""
+def compile_lock(
+    requirements_in: Path, out: Path, *, python_version: str, uv: str, python: Path | None = None
+) -> None:
+    """Compile `requirements_in` for one interpreter with uv, hashes included: for
+    `python` (an interpreter uv can start) when given, else for any CPython of that
+    version on Linux."""
+    target = ["--python", str(python)]
+    if python is None:
+        target = [
+            "--python-version",
+            python_version,
+            "--python-platform",
+            "x86_64-unknown-linux-gnu",
+        ]
     result = subprocess.run(
         [
             uv,
@@ -187,10 +199,7 @@ def compile_lock(requirements_in: Path, out: Path, *, python_version: str, uv: s
             "--quiet",
             "--generate-hashes",
             "--no-header",
-            "--python-version",
-            python_version,
-            "--python-platform",
-            "x86_64-unknown-linux-gnu",
+            *target,
             "--output-file",
             str(out),
             str(requirements_in.name),

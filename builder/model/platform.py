@@ -42,6 +42,7 @@ KEYS = {
     "builds-pure",
     "toolchain",
     "root",
+    "abi",
 }
 _INTERPRETER = re.compile(r"(cp|pp)(3)(\d{1,2})")
 _ARCHES = {
@@ -67,8 +68,19 @@ class Platform:
     builds_pure: bool = False
     toolchain: ToolchainName = ToolchainName.HOST  # what compiles on the native backend
     root: str = ""  # roots/<root>.toml: the pinned system its interpreter runs on; "" the host
+    pypy_abi: str = ""  # PyPy's wheel abi tag (pypy311_pp80); CPython's is its interpreter tag
     path: Path = field(compare=False)
     file_sha256: str
+
+    @property
+    def implementation(self) -> str:
+        """cpython or pypy: what `sys.implementation.name` says there."""
+        return "cpython" if self.interpreter.startswith("cp") else "pypy"
+
+    @property
+    def abi(self) -> str:
+        """The wheel abi tag of the interpreter's own extensions (cp312, pypy311_pp80)."""
+        return self.pypy_abi or self.interpreter
 
     @property
     def python_version(self) -> str:
@@ -78,7 +90,7 @@ class Platform:
 
     def marker_environment(self) -> dict[str, str]:
         """PEP 508 marker values for this platform, to evaluate Requires-Dist with."""
-        impl = "cpython" if self.interpreter.startswith("cp") else "pypy"
+        impl = self.implementation
         return {
             "implementation_name": impl,
             "platform_python_implementation": "CPython" if impl == "cpython" else "PyPy",
@@ -135,6 +147,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
     builds_pure = bool(fields.get("builds-pure", bool, default=False))
     raw_toolchain = fields.get("toolchain", str, default="host") or "host"
     root = fields.get("root", str, default="") or ""
+    abi = fields.get("abi", str, default="") or ""
 
     os_ = OS(raw_os) if raw_os in OS.__members__.values() else None
     if raw_os and os_ is None:
@@ -185,6 +198,30 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
             message=f"{policy!r} is not a policy for arch {arch!r}",
             fix=_policy_fix(os_, arch),
         )
+    # PyPy's abi tag names its own release line (pp73, pp80), which the interpreter tag
+    # does not: the platform says it, and a build whose wheel disagrees fails.
+    pypy = interpreter.startswith("pp")
+    wanted_abi = f"pypy{interpreter[2:]}_pp" if pypy else ""
+    if pypy and not (abi.startswith(wanted_abi) and abi[len(wanted_abi) :].isdigit()):
+        collector.add(
+            code="P010",
+            file=path,
+            field="abi",
+            message=f"{abi!r} is not the abi tag of a PyPy for {interpreter}"
+            if abi
+            else f"a PyPy platform must name its abi tag ({interpreter} alone does not say "
+            "which PyPy release line)",
+            fix=f'set abi = "{wanted_abi}XY" for PyPy X.Y (what `pypy3 -c \'import '
+            'sysconfig; print(sysconfig.get_config_var("SOABI"))\'` prints, with _ for -)',
+        )
+    elif abi and not pypy:
+        collector.add(
+            code="P010",
+            file=path,
+            field="abi",
+            message="only a PyPy platform names its abi tag",
+            fix=f"remove abi: CPython's abi tag is its interpreter tag ({interpreter})",
+        )
     expected_id = f"{raw_os}-{arch}-{interpreter}"
     if raw_os and arch and interpreter and path.stem != expected_id:
         collector.add(
@@ -207,6 +244,7 @@ def _load_one(path: Path, collector: Collector) -> Platform | None:
         builds_pure=builds_pure,
         toolchain=ToolchainName(raw_toolchain),
         root=root,
+        pypy_abi=abi,
         path=path,
         file_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     )

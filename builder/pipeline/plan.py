@@ -40,15 +40,16 @@ def build_platform(
     OS, arch, libc, backend, policy and toolchain, on the lowest interpreter there,
     because the limited API makes one file serve every later CPython and two builds
     would give two files under one name; a platform promising an older glibc (another
-    policy, compiled by another toolchain) gets its own. Every other wheel is built on
-    its own platform.
+    policy, compiled by another toolchain) gets its own. PyPy has no stable ABI: there
+    an abi3 recipe builds for the interpreter, like every other wheel, on its own
+    platform.
     """
     if recipe.pure:
         return pure_platform
-    if recipe.abi3:
+    if recipe.abi3 and platform.implementation == "cpython":
 
         def kind(p: Platform) -> tuple[object, ...]:
-            return (p.os, p.arch, p.libc, p.backend, p.policy, p.toolchain)
+            return (p.os, p.arch, p.libc, p.backend, p.policy, p.toolchain, p.implementation)
 
         peers = [p for p in platforms if kind(p) == kind(platform) and recipe.selects(p.id)]
         return min(

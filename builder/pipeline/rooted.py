@@ -1,14 +1,18 @@
 """Jobs whose interpreter runs on a pinned root (`roots/<name>.toml`), not on this host.
 
-The interpreter can only run inside the sandbox, on its root's /usr; uv runs on the host
-and cannot start it. So the venv is made inside (`python -m venv --without-pip`), and uv
-installs into its site-packages from outside with `--target`, told the interpreter's
-version and platform instead of asking it. Only wheels are installed (`--only-binary`):
-no build requirement's own build runs with the network.
+The interpreter can only run inside the sandbox, on its root's /usr. uv runs on the host
+(it needs the network and its cache) and is given, as its `--python`, a small script
+that starts the venv's interpreter in the sandbox: uv asks the real interpreter for its
+version, markers and wheel tags (PyPy's `pypy311_pp80` among them), and writes into its
+site-packages, which is the same path inside and out. Only wheels are installed
+(`--only-binary`): no build requirement's own build runs with the network.
 """
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -18,9 +22,6 @@ from builder.model.root import Root, load_root
 from builder.pipeline import roots
 from builder.pipeline.build import run_logged
 from builder.pipeline.sandbox import Sandbox
-
-# The newest manylinux uv's --python-platform names; a root's glibc may be newer.
-_NEWEST_MANYLINUX = 40
 
 
 @cache
@@ -52,16 +53,24 @@ def describe(platform: Platform) -> dict[str, str]:
             "build": f"{package} {version} on roots/{root.name}.toml {root.sha256}"}  # fmt: skip
 
 
-def wheel_policy(platform: Platform) -> str:
-    """The manylinux wheels the root's interpreter takes: those its glibc can load."""
-    libc = next((d.version for d in root_of(platform).debs if d.name == "libc6"), "2.17")
-    minor = int(libc.split(".")[1].split("-")[0])
-    return f"manylinux_2_{min(minor, _NEWEST_MANYLINUX)}"
+def runner(python: Path, *, sandbox: Sandbox, script: Path, uv: str, env: dict[str, str]) -> Path:
+    """A script at `script` that runs `python` (a path on the root) in `sandbox`, with
+    uv's cache readable: uv starts interpreters with its query code kept there."""
+    confined = replace(
+        sandbox, readable=(*sandbox.readable, _uv_cache(uv, env.get("UV_CACHE_DIR")))
+    )
+    argv = confined.wrap([str(python)], cwd=sandbox.writable)
+    script.write_text(f'#!/bin/sh\nexec {shlex.join(argv)} "$@"\n')
+    script.chmod(0o755)
+    return script
 
 
-def site_packages(platform: Platform, venv: Path) -> Path:
-    lib = "pypy" if platform.interpreter.startswith("pp") else "python"
-    return venv / "lib" / f"{lib}{platform.python_version}" / "site-packages"
+@cache
+def _uv_cache(uv: str, explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    found = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, check=False)
+    return Path(found.stdout.strip() or Path.home() / ".cache" / "uv")
 
 
 def make_venv(
@@ -87,12 +96,12 @@ def make_venv(
         log=log, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd=venv.parent,
         timeout=300, what="creating the venv on the root",
     )  # fmt: skip
-    site = site_packages(platform, venv)
-    target = ["--python-version", platform.python_version,
-              "--python-platform", f"{platform.arch}-{wheel_policy(platform)}"]  # fmt: skip
+    script = venv.parent / f"{venv.name}-python"
+    inside = runner(venv / "bin" / "python", sandbox=sandbox, script=script, uv=uv,
+                    env=tool_env)  # fmt: skip
     for args in requirements:
         run_logged(
-            [uv, "pip", "install", "--quiet", "--target", str(site), *target,
+            [uv, "pip", "install", "--quiet", "--python", str(inside),
              "--only-binary", ":all:", "--link-mode", "copy", *args],
             log=log, env=tool_env, cwd=venv.parent, timeout=600,
             what=f"installing into the venv on the root ({' '.join(args[-2:])})",

@@ -217,4 +217,6 @@ def test_an_abi3_wheel_is_not_reused_on_a_platform_promising_an_older_glibc(
         "linux-x86_64-cp313": "linux-x86_64-cp311",
         "linux-x86_64-cp314": "linux-x86_64-cp314",
         "linux-x86_64-cp315": "linux-x86_64-cp314",
+        # PyPy has no stable ABI: its wheel is its own.
+        "linux-x86_64-pp311": "linux-x86_64-pp311",
     }

@@ -129,6 +129,32 @@ BAD: list[tuple[str, dict[str, Any], str, str, str, str]] = [
         "add `policy = ...`",
     ),
     (
+        "pypy-without-abi",
+        farm_with(**{"linux-x86_64-pp311": platform_doc("linux-x86_64-pp311")}),
+        "P010",
+        "linux-x86_64-pp311.toml",
+        "abi",
+        'abi = "pypy311_ppXY"',
+    ),
+    (
+        "pypy-abi-of-another-line",
+        farm_with(
+            **{"linux-x86_64-pp311": platform_doc("linux-x86_64-pp311", abi="pypy310_pp73")}
+        ),
+        "P010",
+        "linux-x86_64-pp311.toml",
+        "abi",
+        'abi = "pypy311_ppXY"',
+    ),
+    (
+        "cpython-with-abi",
+        farm_with(**{"linux-x86_64-cp311": platform_doc("linux-x86_64-cp311", abi="cp311")}),
+        "P010",
+        "linux-x86_64-cp311.toml",
+        "abi",
+        "remove abi",
+    ),
+    (
         "builds-pure-not-bool",
         farm_with(
             **{"linux-aarch64-cp312": platform_doc("linux-aarch64-cp312", **{"builds-pure": "yes"})}
@@ -254,13 +280,37 @@ def test_marker_environment(pid: str, expected: dict[str, str]) -> None:
 
 
 def test_pypy_platform(tmp_path: Path) -> None:
-    doc = platform_doc("linux-x86_64-pp310", pure=True)
+    doc = platform_doc("linux-x86_64-pp310", pure=True, abi="pypy310_pp73")
     write(tmp_path / "linux-x86_64-pp310.toml", dumps(doc))
     collector = Collector()
     platform = load_platforms(tmp_path, collector)["linux-x86_64-pp310"]
     assert not collector.problems
     assert platform.python_version == "3.10"
+    assert (platform.implementation, platform.abi) == ("pypy", "pypy310_pp73")
     assert platform.marker_environment()["implementation_name"] == "pypy"
+    assert platform.marker_environment()["platform_python_implementation"] == "PyPy"
+
+
+@pytest.mark.parametrize(
+    ("tag", "installs"),
+    [
+        ("pp311-pypy311_pp80-manylinux_2_17_x86_64", True),
+        ("pp311-pypy311_pp80-linux_x86_64", True),
+        ("py3-none-any", True),
+        ("pp311-none-any", True),
+        # Another PyPy release line's ABI, CPython's, the stable ABI PyPy lacks, a
+        # glibc newer than the policy.
+        ("pp311-pypy311_pp73-manylinux_2_17_x86_64", False),
+        ("cp311-cp311-manylinux_2_17_x86_64", False),
+        ("cp311-abi3-manylinux_2_17_x86_64", False),
+        ("pp311-pypy311_pp80-manylinux_2_28_x86_64", False),
+    ],
+)
+def test_the_pypy_platform_takes_its_own_wheels_only(tag: str, installs: bool) -> None:
+    from builder.curation.facts import supported_tags, wheel_tags
+
+    platform = load_real_platforms("linux-x86_64-pp311")["linux-x86_64-pp311"]
+    assert bool(wheel_tags(f"x-1.0-{tag}.whl") & supported_tags(platform)) is installs
 
 
 def test_windows_x86_platform_loads(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
+from builder.curation.facts import supported_tags
 from builder.errors import BuildError, InterpreterNotFound
 from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
@@ -213,8 +214,11 @@ class NativeBackend:
         env_of_tools = tool_env(settings)
         python = _python(job.platform)
         confined = _sandbox(settings, directory, python, job.platform)
-        # No index and no cache: every dependency must be one of the closure's wheels.
-        from_the_set = ["--no-index", "--no-cache", "--require-hashes", "-r", str(requirements)]
+        # No index and a cache of the job's own (empty): every dependency must be one of
+        # the closure's wheels. Not --no-cache: uv would keep its interpreter query in a
+        # private temporary directory the sandboxed interpreter of a root cannot read.
+        from_the_set = ["--no-index", "--cache-dir", str(directory / "uv-cache"),
+                        "--require-hashes", "-r", str(requirements)]  # fmt: skip
         if job.platform.root:
             rooted.make_venv(
                 platform=job.platform, uv=settings.uv, venv=venv, sandbox=confined,
@@ -337,8 +341,16 @@ def _refuse_a_mislabelled_wheel(task: BuildTask, wheel: Path, log: Path) -> None
             "pure = true",
             fix=f"set `pure = false` under [build] in {job.recipe.path}",
         )
-    abi3 = all(tag.abi == "abi3" for tag in parse_wheel_filename(wheel.name)[3])
-    if abi3 != job.recipe.abi3:
+    tags = parse_wheel_filename(wheel.name)[3]
+    if not pure and not tags & supported_tags(job.platform):
+        raise BuildError(
+            f"{job.recipe.name} built {wheel.name}, which {job.platform.id}'s interpreter "
+            f"would not install (its abi is {job.platform.abi})",
+            fix=f"correct interpreter (or abi, for PyPy) in {job.platform.path}",
+        )
+    abi3 = all(tag.abi == "abi3" for tag in tags)
+    # PyPy has no stable ABI: an abi3 recipe builds a wheel for the interpreter there.
+    if abi3 != (job.recipe.abi3 and job.platform.implementation == "cpython"):
         should = "true" if abi3 else "false"
         raise BuildError(
             f"{job.recipe.name} built {wheel.name}, but its recipe says abi3 = "
