@@ -40,13 +40,16 @@ def load_farm(root: Path) -> Farm:
     pure = [p for p in platforms.values() if p.builds_pure]
     for recipe in recipes.values():
         for i, pattern in enumerate(recipe.platforms):
-            if platforms and not any(fnmatch.fnmatchcase(pid, pattern) for pid in platforms):
+            glob = pattern.removeprefix("!")
+            if platforms and not any(fnmatch.fnmatchcase(pid, glob) for pid in platforms):
                 collector.add(
                     code="R013",
                     file=recipe.path,
                     field=f"build.platforms[{i}]",
-                    message=f"{pattern!r} selects no platform",
-                    fix="use a glob over ids in platforms/, e.g. 'linux-*'",
+                    message=f"{pattern!r} {'excludes' if glob != pattern else 'selects'} "
+                    "no platform",
+                    fix="use a glob over ids in platforms/, e.g. 'linux-*' (or '!*-pp*' to "
+                    "leave some out)",
                 )
         for i, name in enumerate(recipe.libraries):
             if name not in libraries:

@@ -51,6 +51,7 @@ SOURCE_KEYS = {"url", "sha256", "patches"}
 BUILD_KEYS = {
     "pure",
     "abi3",
+    "pure-on-pypy",
     "env",
     "config-settings",
     "system-packages",
@@ -61,7 +62,7 @@ BUILD_KEYS = {
     "source-date-epoch",
     "timeout",
 }
-TEST_KEYS = {"imports", "commands"}
+TEST_KEYS = {"imports", "compiled-imports", "commands"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,6 +81,9 @@ class Recipe:
     patches: tuple[Patch, ...] = ()
     pure: bool = False
     abi3: bool = False  # built once per OS/arch, on its lowest interpreter, and reused
+    # The sdist compiles nothing on PyPy, by upstream's design (PyPy's JIT runs its pure
+    # Python faster): that wheel is published for PyPy alone, tagged ppXY-none-any.
+    pure_on_pypy: bool = False
     env: tuple[tuple[str, str], ...] = ()
     config_settings: tuple[tuple[str, str], ...] = ()
     system_packages: tuple[str, ...] = ()  # what the host toolchain links against
@@ -90,6 +94,7 @@ class Recipe:
     source_date_epoch: int | None = None
     timeout: int = 1800
     test_imports: tuple[str, ...] = ()
+    test_compiled_imports: tuple[str, ...] = ()  # the extension modules themselves
     test_commands: tuple[tuple[str, ...], ...] = ()
     confusable_with: tuple[str, ...] = ()
     path: Path = field(compare=False)
@@ -100,7 +105,23 @@ class Recipe:
         return urlparse(self.url).path.rsplit("/", 1)[-1]
 
     def selects(self, platform_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(platform_id, pattern) for pattern in self.platforms)
+        """A platform is built when a pattern names it and no `!pattern` does; a list of
+        exclusions alone starts from every platform."""
+        named = [p for p in self.platforms if not p.startswith("!")] or ["*"]
+        excluded = [p[1:] for p in self.platforms if p.startswith("!")]
+        return any(fnmatch.fnmatchcase(platform_id, p) for p in named) and not any(
+            fnmatch.fnmatchcase(platform_id, p) for p in excluded
+        )
+
+    def imports_on(self, implementation: str) -> tuple[str, ...]:
+        """What a test imports on this implementation: the extension modules too, where
+        the wheel must hold them."""
+        compiled = self.test_compiled_imports if self.expects_extension(implementation) else ()
+        return (*self.test_imports, *compiled)
+
+    def expects_extension(self, implementation: str) -> bool:
+        """Whether a build for this interpreter must hold compiled code."""
+        return not self.pure and not (implementation == "pypy" and self.pure_on_pypy)
 
 
 def _fix_url(name: str) -> str:
@@ -305,6 +326,15 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             message="a recipe cannot be both pure and abi3",
             fix="keep `pure = true` for py3-none-any wheels, `abi3 = true` for abi3 ones",
         )
+    if build.table.get("pure") is True and build.table.get("pure-on-pypy") is True:
+        collector.add(
+            code="R022",
+            file=path,
+            field="build.pure-on-pypy",
+            message="a pure recipe is pure everywhere",
+            fix="remove pure-on-pypy; it is for a compiled recipe whose sdist skips its "
+            "extension on PyPy",
+        )
     if len(collector.problems) != start:
         return None
     return Recipe(
@@ -316,6 +346,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         patches=tuple(patches),
         pure=bool(build.get("pure", bool, default=False)),
         abi3=bool(build.get("abi3", bool, default=False)),
+        pure_on_pypy=bool(build.get("pure-on-pypy", bool, default=False)),
         env=tuple(sorted(env.items())),
         config_settings=tuple(sorted(build.str_table("config-settings").items())),
         system_packages=build.str_list("system-packages"),
@@ -326,6 +357,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         source_date_epoch=epoch,
         timeout=timeout or 1800,
         test_imports=test.str_list("imports"),
+        test_compiled_imports=test.str_list("compiled-imports"),
         test_commands=tuple(commands),
         confusable_with=confusable,
         path=path,

@@ -44,7 +44,7 @@ class Entry:
     executable: bool
 
 
-def _record_hash(data: bytes) -> str:
+def record_hash(data: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
     return "sha256=" + digest.decode()
 
@@ -96,7 +96,7 @@ def normalize_wheel(wheel: Path, out_dir: Path, *, source_date_epoch: int) -> Pa
     # RECORD is CSV: a name with a comma or quote must be quoted, as installers parse it.
     lines = io.StringIO()
     writer = csv.writer(lines, lineterminator="\n")
-    writer.writerows([e.name, _record_hash(e.data), len(e.data)] for e in payload)
+    writer.writerows([e.name, record_hash(e.data), len(e.data)] for e in payload)
     writer.writerow([record_name, "", ""])
     record = lines.getvalue()
     payload.append(Entry(name=record_name, data=record.encode(), executable=False))
@@ -127,7 +127,7 @@ def _check_record(wheel: Path, entries: list[Entry], record_name: str) -> None:
             listed[row[0]] = row[1]
     for entry in entries:
         expected = listed.get(entry.name)
-        if expected and expected != _record_hash(entry.data):
+        if expected and expected != record_hash(entry.data):
             raise BuildError(
                 f"{wheel.name}: {entry.name} does not match its RECORD hash",
                 fix="the wheel was altered after it was built; rebuild it",

@@ -7,7 +7,9 @@ delvewheel run on the CI runners of their OS.
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata
+import io
 import re
 import sys
 import zipfile
@@ -19,6 +21,7 @@ from packaging.utils import parse_wheel_filename
 from builder.errors import RepairError
 from builder.logged import run_into_log, tail
 from builder.model.platform import OS, Platform
+from builder.pipeline.normalize import record_hash
 
 Repairer = Callable[..., Path]
 
@@ -112,6 +115,30 @@ REPAIRERS: dict[OS, Repairer] = {
     OS.MACOS: _on_runner("delocate"),
     OS.WINDOWS: _on_runner("delvewheel"),
 }
+
+
+def retag_pure(wheel: Path, python_tag: str, out_dir: Path) -> Path:
+    """A pure wheel for one interpreter only: `py3-none-any` becomes `pp311-none-any`
+    (file name and WHEEL's Tag lines), so that no other interpreter takes the fallback
+    a compiled recipe's sdist builds on PyPy. The normalizer rewrites RECORD after."""
+    stem = wheel.name[: -len(".whl")].rsplit("-", 3)[0]
+    out = out_dir / f"{stem}-{python_tag}-none-any.whl"
+    with zipfile.ZipFile(wheel) as source:
+        entries = {i.filename: source.read(i) for i in source.infolist() if not i.is_dir()}
+    meta = next(n for n in entries if n.count("/") == 1 and n.endswith(".dist-info/WHEEL"))
+    kept = [line for line in entries[meta].decode().splitlines() if not line.startswith("Tag:")]
+    entries[meta] = "".join(f"{line}\n" for line in [*kept, f"Tag: {python_tag}-none-any"]).encode()
+    record = meta.removesuffix("WHEEL") + "RECORD"
+    rows = list(csv.reader(io.StringIO(entries[record].decode())))
+    rows = [[meta, record_hash(entries[meta]), str(len(entries[meta]))] if row and row[0] == meta
+            else row for row in rows]  # fmt: skip
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    entries[record] = text.getvalue().encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for filename, data in entries.items():
+            target.writestr(filename, data)
+    return out
 
 
 def repair_wheel(

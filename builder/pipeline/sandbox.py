@@ -86,11 +86,12 @@ def _system(root: Path = Path("/")) -> list[str]:
     return [*args, "--dev", "/dev", "--proc", "/proc", *private]
 
 
-def _confinement() -> list[str]:
+def _confinement(network: bool = False) -> list[str]:
     """Namespaces; a user namespace only when not root: root's sandbox must keep the
     real uid 65534 reachable for setpriv, which a user namespace would not map."""
-    spaces = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net",
-              "--unshare-cgroup-try"]  # fmt: skip
+    spaces = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not network:
+        spaces.append("--unshare-net")
     if os.geteuid() != 0:
         spaces += ["--unshare-user", "--uid", str(UID), "--gid", str(UID)]
     return [*spaces, "--die-with-parent", "--new-session"]
@@ -130,6 +131,9 @@ class Sandbox:
     writable: Path
     readable: tuple[Path, ...] = ()
     system: Path = Path("/")  # the root whose /usr and /etc the job sees
+    # The host's network: never for a build or a test, only for a user's installer on a
+    # root (pip from a gateway), which has no other way out.
+    network: bool = False
 
     def wrap(self, argv: list[str], *, cwd: Path) -> list[str]:
         """The command that runs `argv` confined; hands `writable` to the sandbox's
@@ -143,7 +147,14 @@ class Sandbox:
         for path in bound:
             args += ["--ro-bind", str(path), str(path)]
         args += ["--bind", str(self.writable), str(self.writable)]
-        args += [*_confinement(), "--hostname", "ipwhl-sandbox", "--chdir", str(cwd), "--"]
+        args += [
+            *_confinement(self.network),
+            "--hostname",
+            "ipwhl-sandbox",
+            "--chdir",
+            str(cwd),
+            "--",
+        ]
         _hand_over(self.writable)
         return [*args, *_as_nobody(), *argv]
 

@@ -238,3 +238,31 @@ def test_any_packing_of_the_same_content_normalizes_to_the_same_bytes(
     )
     out = normalize_wheel(wheel, tmp_path / "case", source_date_epoch=1)
     assert out.read_bytes() == (reference_dir / WHEEL_NAME).read_bytes()
+
+
+def test_a_pure_wheel_built_on_pypy_is_retagged_for_pypy_alone(tmp_path: Path) -> None:
+    """pure-on-pypy: the fallback wheel names its interpreter, keeps a true RECORD, and
+    normalizes like any other wheel."""
+    from packaging.utils import parse_wheel_filename
+
+    from builder.pipeline.repair import retag_pure
+
+    content = {n: v for n, v in CONTENT.items() if not n.endswith(".so")}
+    content[f"{DIST}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        False,
+    )
+    pure = write_wheel(tmp_path / "in" / "demo_pkg-1.0.0-py3-none-any.whl", content)
+    (tmp_path / "out").mkdir()
+    retagged = retag_pure(pure, "pp311", tmp_path / "out")
+    assert retagged.name == "demo_pkg-1.0.0-pp311-none-any.whl"
+    assert {str(t) for t in parse_wheel_filename(retagged.name)[3]} == {"pp311-none-any"}
+    with zipfile.ZipFile(retagged) as archive:
+        wheel = archive.read(f"{DIST}/WHEEL").decode()
+        rows = {
+            r[0]: r[1] for r in csv.reader(io.StringIO(archive.read(f"{DIST}/RECORD").decode()))
+        }
+        assert archive.read("demo_pkg/__init__.py") == content["demo_pkg/__init__.py"][0]
+    assert wheel.endswith("Root-Is-Purelib: true\nTag: pp311-none-any\n")
+    assert rows[f"{DIST}/WHEEL"] == record_hash(wheel.encode())
+    normalize_wheel(retagged, tmp_path, source_date_epoch=ZIP_EPOCH)  # RECORD checks out

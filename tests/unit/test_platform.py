@@ -138,9 +138,7 @@ BAD: list[tuple[str, dict[str, Any], str, str, str, str]] = [
     ),
     (
         "pypy-abi-of-another-line",
-        farm_with(
-            **{"linux-x86_64-pp311": platform_doc("linux-x86_64-pp311", abi="pypy310_pp73")}
-        ),
+        farm_with(**{"linux-x86_64-pp311": platform_doc("linux-x86_64-pp311", abi="pypy310_pp73")}),
         "P010",
         "linux-x86_64-pp311.toml",
         "abi",

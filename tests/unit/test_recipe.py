@@ -504,6 +504,42 @@ def test_each_platform_glob_must_select_something(tmp_path: Path) -> None:
         raise AssertionError("'solaris-*' selects no platform but the farm loaded")
 
 
+def test_exclusions_leave_platforms_out(tmp_path: Path) -> None:
+    doc = recipe_doc(platforms=["linux-*", "!*-pp*", "!linux-aarch64-*"])
+    recipe = load_farm(make_farm(tmp_path, {"demo-pkg": doc})).recipes["demo-pkg"]
+    assert recipe.selects("linux-x86_64-cp312")
+    assert not recipe.selects("linux-x86_64-pp311")
+    assert not recipe.selects("linux-aarch64-cp312")
+    assert not recipe.selects("macos-arm64-cp312")
+    alone = with_(recipe_doc(), "build", platforms=["!*-pp*"])
+    recipe = load_farm(make_farm(tmp_path / "b", {"demo-pkg": alone})).recipes["demo-pkg"]
+    assert recipe.selects("macos-arm64-cp312") and not recipe.selects("linux-x86_64-pp311")
+
+
+def test_an_exclusion_must_exclude_something(tmp_path: Path) -> None:
+    make_farm(tmp_path, {"demo-pkg": recipe_doc(platforms=["!solaris-*"])})
+    with pytest.raises(InputError) as caught:
+        load_farm(tmp_path)
+    problem = find_problem(
+        caught.value.problems, code="R013", file="demo-pkg.toml", field="build.platforms[0]"
+    )
+    assert "'!solaris-*' excludes no platform" in problem.message
+
+
+def test_pure_on_pypy_drops_the_extension_imports_on_pypy_only(tmp_path: Path) -> None:
+    doc = with_(recipe_doc(), "build", **{"pure-on-pypy": True})
+    doc["test"] = {"imports": ["demo_pkg"], "compiled-imports": ["demo_pkg._speedups"]}
+    recipe = load_farm(make_farm(tmp_path, {"demo-pkg": doc})).recipes["demo-pkg"]
+    assert recipe.imports_on("cpython") == ("demo_pkg", "demo_pkg._speedups")
+    assert recipe.imports_on("pypy") == ("demo_pkg",)
+    assert recipe.expects_extension("cpython") and not recipe.expects_extension("pypy")
+    pure = with_(recipe_doc(), "build", pure=True, **{"pure-on-pypy": True})
+    with pytest.raises(InputError) as caught:
+        load_recipe(tmp_path / "c", pure)
+    find_problem(caught.value.problems, code="R022", file="demo-pkg.toml",
+                 field="build.pure-on-pypy")  # fmt: skip
+
+
 # Any value in any known key: the loader returns a recipe or raises InputError, never
 # anything else. (source.url is left out and project.name = '' assumed away: both are
 # known bugs pinned by the xfail tests above.)

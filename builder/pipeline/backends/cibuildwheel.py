@@ -169,7 +169,8 @@ def _command_line(argv: Sequence[str], os_: OS) -> str:
 
 def test_command(recipe: Recipe, platform: Platform) -> str:
     """The recipe's import checks and commands, run in cibuildwheel's test venv."""
-    checks = [["python", "-c", f"import {module}"] for module in recipe.test_imports]
+    imports = recipe.imports_on(platform.implementation)
+    checks = [["python", "-c", f"import {module}"] for module in imports]
     checks += [list(argv) for argv in recipe.test_commands]
     return " && ".join(_command_line(argv, platform.os) for argv in checks)
 
@@ -461,6 +462,7 @@ class CibuildwheelBackend:
     def test(self, task: TestTask, directory: Path, log: Path) -> tuple[str, ...]:
         """This host cannot run the wheel; cibuildwheel ran the recipe's tests where it
         can, as part of its build."""
-        claimed = [f"import {m}" for m in task.job.recipe.test_imports]
+        job = task.job
+        claimed = [f"import {m}" for m in job.recipe.imports_on(job.platform.implementation)]
         claimed += [" ".join(argv) for argv in task.job.recipe.test_commands]
         return tuple(claimed)

@@ -133,7 +133,7 @@ class NativeBackend:
         shaping: dict[str, Any] = {
             "frontend": build.frontend_argv(recipe),
             "environment": env,
-            "repair": repair.describe(platform) if not recipe.pure else {},
+            "repair": _repair_step(recipe, platform),
         }
         if compiled:  # the zig binary is named by its wheel's hash in `toolchain`
             shaping["wrappers"] = toolchain.wrapper_scripts("$ZIG", toolchain.target(platform))
@@ -186,6 +186,8 @@ class NativeBackend:
         )
         _refuse_a_mislabelled_wheel(task, wheel, log)
         (directory / "repaired").mkdir()
+        if repair.is_pure(wheel) and not job.recipe.pure:  # pure-on-pypy, on PyPy
+            return repair.retag_pure(wheel, job.platform.interpreter, directory / "repaired")
         return repair.repair_wheel(
             wheel,
             platform=job.platform,
@@ -243,7 +245,7 @@ class NativeBackend:
         }
         checks = [
             [str(venv / "bin" / "python"), "-c", f"import {module}"]
-            for module in job.recipe.test_imports
+            for module in job.recipe.imports_on(job.platform.implementation)
         ]
         checks += [list(argv) for argv in job.recipe.test_commands]
         ran = []
@@ -257,6 +259,14 @@ class NativeBackend:
             )
             ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
         return tuple(ran)
+
+
+def _repair_step(recipe: Recipe, platform: Platform) -> dict[str, object]:
+    if recipe.pure:
+        return {}
+    if not recipe.expects_extension(platform.implementation):
+        return {"retag": f"{platform.interpreter}-none-any"}
+    return repair.describe(platform)
 
 
 def _python(platform: Platform) -> Path:
@@ -325,7 +335,16 @@ def _refuse_a_mislabelled_wheel(task: BuildTask, wheel: Path, log: Path) -> None
     pure = repair.is_pure(wheel)
     # A platform tag is not proof of an extension: setuptools tags a wheel by the
     # extensions it declares, even when building them failed and was skipped.
-    if not job.recipe.pure and (pure or not repair.has_compiled_code(wheel)):
+    compiled = job.recipe.expects_extension(job.platform.implementation)
+    if not job.recipe.pure and not compiled:
+        if not pure:
+            raise BuildError(
+                f"{job.recipe.name} built {wheel.name}, a platform wheel, on PyPy, but its "
+                "recipe says pure-on-pypy = true",
+                fix=f"remove pure-on-pypy from [build] in {job.recipe.path}",
+            )
+        return
+    if compiled and (pure or not repair.has_compiled_code(wheel)):
         # Backends with an optional extension fall back to pure Python when they cannot
         # compile it; publishing that wheel would silently ship a slower package.
         why = dropped_extension_reason(log.read_text(errors="replace"))
