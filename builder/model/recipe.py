@@ -82,7 +82,8 @@ class Recipe:
     pure: bool = False
     abi3: bool = False  # built once per OS/arch, on its lowest interpreter, and reused
     # The sdist compiles nothing on PyPy, by upstream's design (PyPy's JIT runs its pure
-    # Python faster): that wheel is published for PyPy alone, tagged ppXY-none-any.
+    # Python faster): that wheel is published for its PyPy platform alone, under the
+    # platform's full tag.
     pure_on_pypy: bool = False
     env: tuple[tuple[str, str], ...] = ()
     config_settings: tuple[tuple[str, str], ...] = ()

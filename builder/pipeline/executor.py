@@ -266,8 +266,9 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
         backend = backend_for(job.platform)
         if job.reuses:
             name, sha = run.wheels[_builder_of(job)]
-            version = backend.interpreter(job.platform)["version"]
-            inputs = reuse_inputs(job, pure_wheel_sha256=sha, interpreter_version=version)
+            inputs = reuse_inputs(
+                job, pure_wheel_sha256=sha, interpreter=backend.interpreter(job.platform)
+            )
         else:
             if job.recipe.name in run.fetch_errors:
                 raise run.fetch_errors[job.recipe.name]

@@ -100,14 +100,16 @@ def build_inputs(
     return Inputs(values=values, hash=input_hash(values), pins=pins, source_date_epoch=epoch)
 
 
-def reuse_inputs(job: Job, *, pure_wheel_sha256: str, interpreter_version: str) -> Inputs:
-    """A pure wheel tested on another platform: the wheel is the input, not its sources."""
+def reuse_inputs(job: Job, *, pure_wheel_sha256: str, interpreter: dict[str, str]) -> Inputs:
+    """A pure wheel tested on another platform: the wheel is the input, not its sources,
+    and the interpreter it is tested on (on a root, the root by sha256)."""
     values: dict[str, Any] = {
         "format": BUILD_FORMAT,
         "kind": "reuse",
         "recipe": job.recipe.file_sha256,
         "platform": job.platform.file_sha256,
         "wheel": pure_wheel_sha256,
-        "interpreter-version": interpreter_version,
+        "interpreter": interpreter["build"],
+        "interpreter-version": interpreter["version"],
     }
     return Inputs(values=values, hash=input_hash(values))

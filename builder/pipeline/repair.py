@@ -117,17 +117,17 @@ REPAIRERS: dict[OS, Repairer] = {
 }
 
 
-def retag_pure(wheel: Path, python_tag: str, out_dir: Path) -> Path:
-    """A pure wheel for one interpreter only: `py3-none-any` becomes `pp311-none-any`
-    (file name and WHEEL's Tag lines), so that no other interpreter takes the fallback
-    a compiled recipe's sdist builds on PyPy. The normalizer rewrites RECORD after."""
+def retag_pure(wheel: Path, tag: str, out_dir: Path) -> Path:
+    """A pure wheel for one platform only: `py3-none-any` becomes `tag` (file name and
+    WHEEL's Tag lines), so that no other interpreter takes the fallback a compiled
+    recipe's sdist builds on PyPy. The normalizer rewrites RECORD after."""
     stem = wheel.name[: -len(".whl")].rsplit("-", 3)[0]
-    out = out_dir / f"{stem}-{python_tag}-none-any.whl"
+    out = out_dir / f"{stem}-{tag}.whl"
     with zipfile.ZipFile(wheel) as source:
         entries = {i.filename: source.read(i) for i in source.infolist() if not i.is_dir()}
     meta = next(n for n in entries if n.count("/") == 1 and n.endswith(".dist-info/WHEEL"))
     kept = [line for line in entries[meta].decode().splitlines() if not line.startswith("Tag:")]
-    entries[meta] = "".join(f"{line}\n" for line in [*kept, f"Tag: {python_tag}-none-any"]).encode()
+    entries[meta] = "".join(f"{line}\n" for line in [*kept, f"Tag: {tag}"]).encode()
     record = meta.removesuffix("WHEEL") + "RECORD"
     rows = list(csv.reader(io.StringIO(entries[record].decode())))
     rows = [[meta, record_hash(entries[meta]), str(len(entries[meta]))] if row and row[0] == meta

@@ -46,8 +46,12 @@ from builder.ipfs.gateway import Gateway, probe_path_gateway
 from builder.ipfs.publish import publish
 from builder.ipfs.unixfs import Importer, cid_of_path, get_profile
 from builder.model.farm import load_farm
+from builder.model.platform import Platform
+from builder.paths import uv_binary
+from builder.pipeline import rooted
 from builder.pipeline.collection import current
 from builder.pipeline.interpreters import find_interpreter
+from builder.pipeline.sandbox import Sandbox, bubblewrap
 from builder.pipeline.store import Store
 from builder.tree.assemble import Assembly, assemble
 from tests.integration.farmcopy import NATIVE, make_farm
@@ -61,10 +65,15 @@ SUBSET = [
 ]  # fmt: skip
 INSTALL = ["requests", "markupsafe", "pyyaml", "msgpack"]
 INTERPRETERS = ["3.12", "3.11", "3.13"]  # 3.12 first: it builds the pure wheels
+# The interpreters this machine runs only on their pinned root, in the sandbox.
+ROOTED = ["linux-x86_64-cp314", "linux-x86_64-cp315", "linux-x86_64-pp311"]
+PIP = "pip==26.3"  # what a user of a root's interpreter would install first
 CHECK = (
-    "import requests, markupsafe, yaml, msgpack, idna, urllib3, certifi, charset_normalizer; "
+    "import sys, requests, markupsafe, yaml, msgpack, idna, urllib3, certifi, "
+    "charset_normalizer; "
     "assert yaml.__with_libyaml__, 'the C extension of pyyaml did not load'; "
-    "assert markupsafe._speedups, 'no C speedups'; "
+    # markupsafe and msgpack compile nothing on PyPy, by upstream's choice.
+    "assert sys.implementation.name == 'pypy' or markupsafe._speedups, 'no C speedups'; "
     "assert msgpack.unpackb(msgpack.packb({'a': [1, 2]})) == {'a': [1, 2]}; "
     "assert str(markupsafe.escape('<&>')) == '&lt;&amp;&gt;'; "
     "assert requests.Request('GET', 'https://x.test', params={'a': 1}).prepare().url "
@@ -80,6 +89,8 @@ def platform_id(version: str) -> str:
 class Built:
     assembly: Assembly
     pythons: dict[str, Path]  # platform id -> interpreter
+    rooted: dict[str, Platform]  # platform id -> a platform whose interpreter runs on a root
+    cache: Path
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +115,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         assert farm.build("--platform", platform_id(version)) == 0
     assert NATIVE in pythons and len(pythons) >= 2, f"need two interpreters, have {pythons}"
     loaded, store = load_farm(farm.root), Store(root=farm.store)
+    rooted = {}
+    if bubblewrap() is not None:
+        assert farm.build(*(f"--platform={pid}" for pid in ROOTED)) == 0
+        rooted = {pid: loaded.platforms[pid] for pid in ROOTED}
     assembly = assemble(
         loaded, store, current(loaded, store), out=base / "public",
-        platforms=sorted(pythons), sdist_cache=cache,
+        platforms=sorted([*pythons, *rooted]), sdist_cache=cache,
     )  # fmt: skip
-    return Built(assembly=assembly, pythons=pythons)
+    return Built(assembly=assembly, pythons=pythons, rooted=rooted, cache=cache)
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +262,38 @@ def test_pip_installs_through_the_gateway(
     manifest = json.loads((built.assembly.tree / "manifest.json").read_bytes())
     expected = {p["platforms"][pid]["wheel"] for p in manifest["projects"].values()}
     assert {w.rsplit("/", 1)[1] for w in wheels} == expected
+
+
+@pytest.mark.parametrize("pid", ROOTED)
+def test_pip_installs_through_the_gateway_on_a_root(
+    built: Built, node_a: KuboDaemon, cid: str, tmp_path: Path, pid: str
+) -> None:
+    """CPython 3.14, 3.15 and PyPy run here only on their root, in the sandbox: a venv
+    made there, pip put in it, and pip run there with the host's network (the gateway
+    listens on loopback) installs the subset and its C extensions."""
+    if pid not in built.rooted:
+        pytest.skip("bubblewrap cannot run here: no rooted interpreter")
+    platform = built.rooted[pid]
+    job = tmp_path / "job"
+    job.mkdir()
+    confined = Sandbox(writable=job, readable=(built.cache,),
+                       system=rooted.home(platform, built.cache))  # fmt: skip
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()), "LANG": "C.UTF-8"}
+    rooted.make_venv(platform=platform, uv=uv_binary(), venv=job / "venv", sandbox=confined,
+                     requirements=[[PIP]], log=job / "venv.log", tool_env=env)  # fmt: skip
+    python = str(job / "venv" / "bin" / "python")
+    online = Sandbox(writable=job, system=confined.system, network=True)
+    index = Gateway.parse(node_a.gateway_url).index_url(cid)
+    pip = [python, "-m", "pip", "install", "-vvv", "--no-cache-dir", "--index-url", index, *INSTALL]
+    log = run(*online.wrap(pip, cwd=job), env=clean_env(HOME=str(job)))
+    run(*online.wrap([python, "-c", CHECK], cwd=job), env=clean_env(HOME=str(job)))
+    wheels = [p.rsplit("/", 1)[1] for p in gets(log) if p.endswith(".whl")]
+    manifest = json.loads((built.assembly.tree / "manifest.json").read_bytes())
+    assert sorted(wheels) == sorted(
+        p["platforms"][pid]["wheel"] for p in manifest["projects"].values()
+    )
+    tag = platform.abi if platform.implementation == "pypy" else platform.interpreter
+    assert any(f"-{tag}-manylinux" in w and w.startswith("pyyaml-") for w in wheels), wheels
 
 
 @pytest.mark.parametrize("subtree", ["root", "platform"])

@@ -254,15 +254,16 @@ def test_a_pure_wheel_built_on_pypy_is_retagged_for_pypy_alone(tmp_path: Path) -
     )
     pure = write_wheel(tmp_path / "in" / "demo_pkg-1.0.0-py3-none-any.whl", content)
     (tmp_path / "out").mkdir()
-    retagged = retag_pure(pure, "pp311", tmp_path / "out")
-    assert retagged.name == "demo_pkg-1.0.0-pp311-none-any.whl"
-    assert {str(t) for t in parse_wheel_filename(retagged.name)[3]} == {"pp311-none-any"}
+    tag = "pp311-pypy311_pp80-manylinux_2_17_x86_64"
+    retagged = retag_pure(pure, tag, tmp_path / "out")
+    assert retagged.name == f"demo_pkg-1.0.0-{tag}.whl"
+    assert {str(t) for t in parse_wheel_filename(retagged.name)[3]} == {tag}
     with zipfile.ZipFile(retagged) as archive:
         wheel = archive.read(f"{DIST}/WHEEL").decode()
         rows = {
             r[0]: r[1] for r in csv.reader(io.StringIO(archive.read(f"{DIST}/RECORD").decode()))
         }
         assert archive.read("demo_pkg/__init__.py") == content["demo_pkg/__init__.py"][0]
-    assert wheel.endswith("Root-Is-Purelib: true\nTag: pp311-none-any\n")
+    assert wheel.endswith(f"Root-Is-Purelib: true\nTag: {tag}\n")
     assert rows[f"{DIST}/WHEEL"] == record_hash(wheel.encode())
     normalize_wheel(retagged, tmp_path, source_date_epoch=ZIP_EPOCH)  # RECORD checks out

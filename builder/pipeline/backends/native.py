@@ -187,7 +187,7 @@ class NativeBackend:
         _refuse_a_mislabelled_wheel(task, wheel, log)
         (directory / "repaired").mkdir()
         if repair.is_pure(wheel) and not job.recipe.pure:  # pure-on-pypy, on PyPy
-            return repair.retag_pure(wheel, job.platform.interpreter, directory / "repaired")
+            return repair.retag_pure(wheel, _pypy_tag(job.platform), directory / "repaired")
         return repair.repair_wheel(
             wheel,
             platform=job.platform,
@@ -265,8 +265,14 @@ def _repair_step(recipe: Recipe, platform: Platform) -> dict[str, object]:
     if recipe.pure:
         return {}
     if not recipe.expects_extension(platform.implementation):
-        return {"retag": f"{platform.interpreter}-none-any"}
+        return {"retag": _pypy_tag(platform)}
     return repair.describe(platform)
+
+
+def _pypy_tag(platform: Platform) -> str:
+    """The tag of a pure-on-pypy wheel: its platform's full tag. Not `pp311-none-any`,
+    which pip takes but uv 0.13 does not count among PyPy's tags."""
+    return f"{platform.interpreter}-{platform.abi}-{platform.policy}"
 
 
 def _python(platform: Platform) -> Path:
