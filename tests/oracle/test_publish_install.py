@@ -278,9 +278,8 @@ def test_pip_installs_through_the_gateway_on_a_root(
     job.mkdir()
     confined = Sandbox(writable=job, readable=(built.cache,),
                        system=rooted.home(platform, built.cache))  # fmt: skip
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home()), "LANG": "C.UTF-8"}
     rooted.make_venv(platform=platform, uv=uv_binary(), venv=job / "venv", sandbox=confined,
-                     requirements=[[PIP]], log=job / "venv.log", tool_env=env)  # fmt: skip
+                     requirements=[[PIP]], log=job / "venv.log", tool_env=clean_env())  # fmt: skip
     python = str(job / "venv" / "bin" / "python")
     online = Sandbox(writable=job, system=confined.system, network=True)
     index = Gateway.parse(node_a.gateway_url).index_url(cid)
