@@ -117,3 +117,25 @@ def test_a_rooted_platform_builds_and_tests_wheels_the_same_anywhere(
         assert root_sha256 in reused["inputs"]["interpreter"]  # tested on that root
     wheel = farm.store / "blobs" / records[("markupsafe", "linux-x86_64-cp315")]["wheel_sha256"]
     assert machine_traces(wheel, [str(farm.build_root), str(sdist_cache), "/usr/include"]) == []
+
+
+@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
+def test_the_build_lock_of_pypy_is_resolved_with_pypys_markers(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    """pynacl's sdist asks for cffi only off PyPy: the lock `ipwhl build-lock` compiles
+    for pp311 (by asking PyPy, on its root) has no cffi; CPython's have it."""
+    from builder.cli import main
+
+    farm = make_farm(tmp_path, ["pynacl"], cache=sdist_cache)
+    for lock in (farm.root / "locks").glob("*.txt"):
+        lock.unlink()
+    assert main(["--root", str(farm.root), "build-lock", "--cache", str(sdist_cache)]) == 0
+    names = {
+        path.stem: {line.split("==")[0] for line in path.read_text().splitlines() if "==" in line}
+        for path in (farm.root / "locks").glob("*.txt")
+    }
+    assert set(names) == {"cp311", "cp312", "cp313", "cp314", "cp315", "pp311"}
+    assert "cffi" in names["cp315"] and "pycparser" in names["cp311"]
+    assert "cffi" not in names["pp311"] and "pycparser" not in names["pp311"]
+    assert {"setuptools", "build"} <= names["pp311"]
