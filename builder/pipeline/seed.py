@@ -69,7 +69,10 @@ def _into_cache(source: Path, target: Path) -> bool:
 
 def seed(published: Published, store: Store, cache: Path, wanted: Callable[[str], bool]) -> Seeded:
     """Copy the wheels and records of the platforms `wanted` accepts, and every sdist and
-    library source, into `store` and `cache`. Records come after their wheels."""
+    library source, into `store` and `cache`. Records come after their wheels, each one
+    whole or absent: a seed killed midway leaves fewer records, never a half one, and
+    the next seed (or build) sweeps what the killed process had in its tmp/."""
+    store.clean_tmp()
     tree, manifest = published.tree, published.manifest
     records = published_records(manifest, str(tree / "manifest.json"))
     sdists = 0
