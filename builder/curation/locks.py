@@ -16,7 +16,7 @@ from builder.model.platform import OS, Platform
 from builder.paths import uv_binary
 from builder.pipeline import rooted
 from builder.pipeline.fetch import fetch_sdist
-from builder.pipeline.sandbox import Sandbox, bubblewrap
+from builder.pipeline.sandbox import bubblewrap
 from builder.report import Reporter
 
 
@@ -57,20 +57,24 @@ def refresh_locks(farm: Farm, cache: Path, reporter: Reporter) -> tuple[int, int
         ):
             out = Path(tmp) / f"{interpreter}.txt"
             shutil.copy(source, Path(tmp) / source.name)
-            python = None
-            if platform.root and bubblewrap() is not None:
-                job = Path(tmp) / "job"
-                job.mkdir()
-                confined = Sandbox(writable=job, readable=(cache,),
-                                   system=rooted.home(platform, cache))  # fmt: skip
-                python = rooted.runner(rooted.python(platform), sandbox=confined,
-                                       script=job / "python", uv=uv, env={})  # fmt: skip
-            elif platform.implementation != "cpython":
-                raise LockError(
-                    f"{platform.path}: cannot lock for {interpreter} without running it",
-                    fix="install bubblewrap: the interpreter runs on its root, in the sandbox",
-                )
+            python = _interpreter(platform, Path(tmp), cache, uv)
             compile_lock(Path(tmp) / source.name, out, python_version=version, uv=uv,
                          python=python)  # fmt: skip
             out.replace(farm.locks / f"{interpreter}.txt")
     return len(requirements), len(interpreters)
+
+
+def _interpreter(platform: Platform, directory: Path, cache: Path, uv: str) -> Path | None:
+    """What uv should ask for markers and tags: a rooted interpreter, started in the
+    sandbox; None for uv's own idea of a CPython of that version."""
+    if platform.root and bubblewrap() is not None:
+        job = directory / "job"
+        job.mkdir()
+        return rooted.runner(rooted.python(platform), script=job / "python", uv=uv, env={},
+                             sandbox=rooted.sandbox(platform, job, cache))  # fmt: skip
+    if platform.implementation != "cpython":
+        raise LockError(
+            f"{platform.path}: cannot lock for {platform.interpreter} without running it",
+            fix="install bubblewrap: the interpreter runs on its root, in the sandbox",
+        )
+    return None

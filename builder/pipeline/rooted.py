@@ -34,9 +34,15 @@ def home(platform: Platform, cache_dir: Path) -> Path:
     return roots.install(root_of(platform), cache_dir)
 
 
+def sandbox(platform: Platform, directory: Path, cache: Path) -> Sandbox:
+    """A sandbox on the platform's root: `directory` writable, the download cache (the
+    pinned toolchain lives there) readable."""
+    return Sandbox(writable=directory, readable=(cache,), system=home(platform, cache))
+
+
 def python(platform: Platform) -> Path:
     """The interpreter as a job inside the root sees it."""
-    if platform.interpreter.startswith("pp"):
+    if platform.implementation == "pypy":
         return Path("/usr/bin/pypy3")
     return Path(f"/usr/bin/python{platform.python_version}")
 
@@ -45,7 +51,7 @@ def describe(platform: Platform) -> dict[str, str]:
     """What a job's inputs say of its interpreter: the root by sha256 and the package
     that ships the interpreter, by version (nothing needs to run for it)."""
     root = root_of(platform)
-    package = "pypy3" if platform.interpreter.startswith("pp") else (
+    package = "pypy3" if platform.implementation == "pypy" else (
         f"python{platform.python_version}-minimal"
     )  # fmt: skip
     version = next((d.version for d in root.debs if d.name == package), "")

@@ -276,8 +276,7 @@ def test_pip_installs_through_the_gateway_on_a_root(
     platform = built.rooted[pid]
     job = tmp_path / "job"
     job.mkdir()
-    confined = Sandbox(writable=job, readable=(built.cache,),
-                       system=rooted.home(platform, built.cache))  # fmt: skip
+    confined = rooted.sandbox(platform, job, built.cache)
     rooted.make_venv(platform=platform, uv=uv_binary(), venv=job / "venv", sandbox=confined,
                      requirements=[[PIP]], log=job / "venv.log", tool_env=clean_env())  # fmt: skip
     python = str(job / "venv" / "bin" / "python")

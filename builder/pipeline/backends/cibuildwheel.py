@@ -464,5 +464,5 @@ class CibuildwheelBackend:
         can, as part of its build."""
         job = task.job
         claimed = [f"import {m}" for m in job.recipe.imports_on(job.platform.implementation)]
-        claimed += [" ".join(argv) for argv in task.job.recipe.test_commands]
+        claimed += [" ".join(argv) for argv in job.recipe.test_commands]
         return tuple(claimed)

@@ -88,7 +88,7 @@ class NativeBackend:
             if sandbox_.bubblewrap() is None:
                 return f"its interpreter runs on roots/{platform.root}.toml, in bubblewrap"
             return None
-        if not platform.interpreter.startswith("cp"):
+        if platform.implementation != "cpython":
             return "only CPython is built natively"
         if find_interpreter(platform.python_version) is None:
             return f"no CPython {platform.python_version} found (pyenv, uv or PATH)"
@@ -289,8 +289,7 @@ def _sandbox(
     if settings.sandbox == sandbox_.NONE:
         return None
     if platform.root:
-        system = rooted.home(platform, settings.cache)
-        return Sandbox(writable=directory, readable=(settings.cache,), system=system)
+        return rooted.sandbox(platform, directory, settings.cache)
     return Sandbox(writable=directory, readable=sandbox_.readable([python], settings.cache))
 
 
