@@ -1,11 +1,12 @@
 """Native libraries: `libraries/<name>.toml`, each a source tarball pinned by sha256 and
 how to build it. The farm builds them with the pinned toolchain for each target that
-needs them; wheels link them statically. Codes L001-L006."""
+needs them; wheels link them statically. Codes L001-L008."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -14,14 +15,18 @@ from builder.model.tomlfields import Collector, Fields, read_toml
 
 SECTIONS = {"library", "source", "build"}
 LIBRARY_KEYS = {"name", "version", "license"}
-SOURCE_KEYS = {"url", "sha256"}
-BUILD_KEYS = {"system", "configure", "sources", "include-dirs", "headers", "defines", "archive"}
+SOURCE_KEYS = {"url", "sha256", "subdir"}
+BUILD_KEYS = {
+    "system", "configure", "sources", "include-dirs", "headers", "defines", "archive", "depends",
+    "make-dirs", "programs",
+}  # fmt: skip
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9+._-]*")
 
 
 class BuildSystem(StrEnum):
     AUTOTOOLS = "autotools"  # ./configure && make && make install (release tarballs)
+    CMAKE = "cmake"  # the pinned cmake configures, builds and installs (Release)
     SOURCES = "sources"  # compile `sources`, archive them: no host tool but the compiler
 
 
@@ -33,7 +38,11 @@ class Library:
     url: str
     sha256: str
     system: BuildSystem
-    configure: tuple[str, ...] = ()  # autotools
+    subdir: str = ""  # the library's directory inside the tarball (a bundled copy)
+    depends: tuple[str, ...] = ()  # libraries it links: built first, found by the build
+    configure: tuple[str, ...] = ()  # autotools: ./configure's; cmake: -D options
+    make_dirs: tuple[str, ...] = ()  # autotools: make and install only these directories
+    programs: tuple[str, ...] = ()  # bin/ programs a build runs (pg_config): kept, on PATH
     sources: tuple[str, ...] = ()  # sources: globs of C files, from the tree's top
     include_dirs: tuple[str, ...] = ()  # sources: -I directories
     headers: tuple[str, ...] = ()  # sources: globs of headers to install
@@ -63,6 +72,7 @@ def _load_one(path: Path, collector: Collector) -> Library | None:
     version = library.get("version", str) or ""
     license_ = library.get("license", str) or ""
     url = source.get("url", str) or ""
+    subdir = source.get("subdir", str, default="") or ""
     sha256 = source.get("sha256", str) or ""
     system = build.get("system", str) or ""
     if name and (not _NAME.fullmatch(name) or path.stem != name):
@@ -82,11 +92,17 @@ def _load_one(path: Path, collector: Collector) -> Library | None:
         collector.add(code="L003", file=path, field="build.sources",
                       message="a `sources` build needs `sources` and `archive`",
                       fix='list the C files and name the archive, e.g. "libyaml.a"')  # fmt: skip
+    if subdir and (subdir.startswith("/") or ".." in Path(subdir).parts):
+        collector.add(code="L006", file=path, field="source.subdir",
+                      message=f"{subdir!r} leaves the source tree",
+                      fix="name a directory in the tarball, e.g. src/libsodium")  # fmt: skip
     if len(collector.problems) != start:
         return None
     return Library(
         name=name, version=version, license=license_, url=url, sha256=sha256,
-        system=BuildSystem(system), configure=build.str_list("configure"),
+        system=BuildSystem(system), subdir=subdir, depends=build.str_list("depends"),
+        configure=build.str_list("configure"), make_dirs=build.str_list("make-dirs"),
+        programs=build.str_list("programs"),
         sources=build.str_list("sources"), include_dirs=build.str_list("include-dirs"),
         headers=build.str_list("headers"),
         defines=tuple(sorted(build.str_table("defines").items())), archive=archive,
@@ -101,4 +117,34 @@ def load_libraries(directory: Path, collector: Collector) -> dict[str, Library]:
         library = _load_one(path, collector)
         if library is not None:
             found[library.name] = library
-    return found
+    broken = set()
+    for library in found.values():
+        for i, name in enumerate(library.depends):
+            if name not in found:
+                broken.add(library.name)
+                collector.add(code="L007", file=library.path, field=f"build.depends[{i}]",
+                              message=f"no library {name!r}",
+                              fix=f"write libraries/{name}.toml, or remove it")  # fmt: skip
+            elif library.name in closure(found, [name]):
+                broken.add(library.name)
+                collector.add(code="L008", file=library.path, field=f"build.depends[{i}]",
+                              message=f"{name!r} depends back on {library.name!r}",
+                              fix="break the cycle: a library cannot need itself")  # fmt: skip
+    return {name: library for name, library in found.items() if name not in broken}
+
+
+def closure(libraries: Mapping[str, Library], names: Iterable[str]) -> list[str]:
+    """`names` and every library they need, directly or not, each once, dependencies
+    first (unknown names are skipped: the loader reports them)."""
+    order: list[str] = []
+
+    def visit(name: str, seen: frozenset[str]) -> None:
+        if name in seen or name in order or name not in libraries:
+            return
+        for dep in libraries[name].depends:
+            visit(dep, seen | {name})
+        order.append(name)
+
+    for name in names:
+        visit(name, frozenset())
+    return order

@@ -67,6 +67,8 @@ def backend_env(
         # Flags add to the reproducibility flags above; everything else is the toolchain's.
         merge = key in ("CPPFLAGS", "LDFLAGS") and value
         variables[key] = f"{variables[key]} {value}" if merge else value
+        if key == "PATH":  # the libraries' programs, after the venv's, before the system's
+            variables[key] = f"{venv / 'bin'}:{value}:/usr/local/bin:/usr/bin:/bin"
     for key, value in recipe.env:
         # A recipe's flags add to the reproducibility flags; they never replace them.
         flag = key in ("CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS")

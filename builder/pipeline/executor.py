@@ -17,6 +17,7 @@ from pathlib import Path
 from builder.errors import IpwhlError, ScheduleError, SdistError, SystemPackagesMissing
 from builder.metadata import Metadata
 from builder.model.farm import Farm
+from builder.model.library import closure
 from builder.model.lock import Lock, read_lock
 from builder.pipeline import collection, system
 from builder.pipeline import job as jobs_
@@ -324,7 +325,9 @@ def _build_task(work: BuildWork, run: _Run, schedule_needs: frozenset[str]) -> t
         source_date_epoch=inputs.source_date_epoch,
         isolate_network=run.isolate,
         settings=run.settings,
-        libraries=tuple(run.farm.libraries[n] for n in job.recipe.libraries),
+        libraries=tuple(
+            run.farm.libraries[n] for n in closure(run.farm.libraries, job.recipe.libraries)
+        ),
     )
 
 

@@ -14,6 +14,8 @@ import io
 import os
 import shutil
 import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -26,38 +28,61 @@ from builder.pipeline.fetch import extract_sdist, fetch_by_hash
 from builder.pipeline.sandbox import Sandbox
 from builder.pipeline.store import canonical_json
 
-LIBRARY_FORMAT: Final = 1  # raise when libraries start to be built differently
+LIBRARY_FORMAT: Final = 2  # raise when libraries start to be built differently
 # The prefix the library is configured for; it is installed under DESTDIR and unpacked
 # under a job's own directory, whose path is the pkg-config sysroot.
 PREFIX: Final = "/ipwhl"
 
 
-def library_inputs(library: Library, zig: toolchain.Zig, target: str) -> dict[str, object]:
-    return {
+@dataclass(frozen=True, kw_only=True)
+class Tools:
+    """The pinned tools a library build may use, for one target."""
+
+    zig: toolchain.Zig
+    zig_binary: Path
+    target: str
+    cmake: toolchain.Cmake | None = None  # fetched only when a cmake library is built
+
+
+def library_inputs(
+    library: Library, zig: toolchain.Zig, target: str, depends: Mapping[str, str]
+) -> dict[str, object]:
+    """`depends`: the input hash of each library it links (they are inputs too)."""
+    found: dict[str, object] = {
         "format": LIBRARY_FORMAT,
         "library": library.file_sha256,
         "source": library.sha256,
+        "subdir": library.subdir,
         "system": str(library.system),
         "configure": list(library.configure),
+        "make-dirs": list(library.make_dirs),
+        "programs": list(library.programs),
         "sources": list(library.sources),
         "include-dirs": list(library.include_dirs),
         "headers": list(library.headers),
         "defines": dict(library.defines),
         "archive": library.archive,
+        "depends": {name: depends[name] for name in library.depends},
         "toolchain": zig.describe(target),
     }
+    if library.system is BuildSystem.CMAKE:
+        found["cmake"] = toolchain.pinned_cmake().describe()
+    return found
 
 
-def library_hash(library: Library, zig: toolchain.Zig, target: str) -> str:
-    return hashlib.sha256(canonical_json(library_inputs(library, zig, target))).hexdigest()
+def library_hash(
+    libraries: Mapping[str, Library], name: str, zig: toolchain.Zig, target: str
+) -> str:
+    """A library's input hash: its file, source and tools, and its dependencies' hashes."""
+    library = libraries[name]
+    depends = {dep: library_hash(libraries, dep, zig, target) for dep in library.depends}
+    return hashlib.sha256(canonical_json(library_inputs(library, zig, target, depends))).hexdigest()
 
 
 def provide(
     libraries: list[Library],
     *,
-    zig: toolchain.Zig,
-    zig_binary: Path,
-    target: str,
+    tools: Tools,
     cache: Path,
     store: Path,
     sysroot: Path,
@@ -65,18 +90,33 @@ def provide(
     sandboxed: bool = False,
 ) -> dict[str, str]:
     """Unpack each library (built first if the store lacks it) under `sysroot`; return
-    the flags and pkg-config settings that let a build find them there."""
+    the flags and pkg-config settings that let a build find them there. `libraries`
+    holds every dependency before what needs it (`model.library.closure`)."""
+    known = {library.name: library for library in libraries}
     reset_dir(sysroot)
     for library in libraries:
-        archive = _built(library, zig=zig, zig_binary=zig_binary, target=target,
-                         cache=cache, store=store, log=log, sandboxed=sandboxed)  # fmt: skip
+        archive = _built(library, known, tools=tools, cache=cache, store=store, log=log,
+                         sandboxed=sandboxed)  # fmt: skip
         with tarfile.open(archive) as tar:
             tar.extractall(sysroot, filter="data")
-    prefixes = [sysroot / PREFIX.lstrip("/") / lib.name for lib in libraries]
+    found = finding(sysroot, [library.name for library in libraries])
+    programs = [lib for lib in libraries if lib.programs]
+    if programs:  # before the system's: a host pg_config must not answer for ours
+        found["PATH"] = ":".join(str(sysroot / PREFIX.lstrip("/") / lib.name / "bin")
+                                 for lib in programs)  # fmt: skip
+    return found
+
+
+def finding(sysroot: Path, names: list[str]) -> dict[str, str]:
+    """How compilers, pkg-config and cmake find the libraries unpacked under `sysroot`:
+    there and nowhere else (PKG_CONFIG_LIBDIR replaces the host's own .pc search)."""
+    prefixes = [sysroot / PREFIX.lstrip("/") / name for name in names]
+    pkgconfig = ":".join(str(p / "lib" / "pkgconfig") for p in prefixes)
     return {
         "CPPFLAGS": " ".join(f"-I{p / 'include'}" for p in prefixes),
         "LDFLAGS": " ".join(f"-L{p / 'lib'}" for p in prefixes),
-        "PKG_CONFIG_PATH": ":".join(str(p / "lib" / "pkgconfig") for p in prefixes),
+        "PKG_CONFIG_PATH": pkgconfig,
+        "PKG_CONFIG_LIBDIR": pkgconfig,
         # .pc files name /ipwhl/<name>: pkg-config prepends the sysroot to its flags.
         "PKG_CONFIG_SYSROOT_DIR": str(sysroot),
     }
@@ -84,16 +124,15 @@ def provide(
 
 def _built(
     library: Library,
+    known: Mapping[str, Library],
     *,
-    zig: toolchain.Zig,
-    zig_binary: Path,
-    target: str,
+    tools: Tools,
     cache: Path,
     store: Path,
     log: Path,
     sandboxed: bool,
 ) -> Path:
-    key = library_hash(library, zig, target)
+    key = library_hash(known, library.name, tools.zig, tools.target)
     archive = store / "libraries" / f"{key}.tar"
     if archive.is_file():
         return archive
@@ -104,10 +143,16 @@ def _built(
         if not archive.is_file():
             work = cache / "library-builds" / key
             try:
-                prefix = _build(library, zig_binary=zig_binary, target=target, cache=cache,
-                                work=work, log=log, sandboxed=sandboxed)  # fmt: skip
+                reset_dir(work)
+                # Its dependencies, already built (they come first), unpacked for it.
+                for dep in library.depends:
+                    dep_key = library_hash(known, dep, tools.zig, tools.target)
+                    with tarfile.open(store / "libraries" / f"{dep_key}.tar") as tar:
+                        tar.extractall(work / "sysroot", filter="data")
+                prefix = _build(library, tools=tools, cache=cache, work=work, log=log,
+                                sandboxed=sandboxed)  # fmt: skip
                 with atomic_path(archive, mode=0o444) as tmp:
-                    tmp.write_bytes(deterministic_tar(prefix, library.name))
+                    tmp.write_bytes(deterministic_tar(prefix, library.name, library.programs))
             finally:
                 shutil.rmtree(work, ignore_errors=True)
     return archive
@@ -116,14 +161,12 @@ def _built(
 def _build(
     library: Library,
     *,
-    zig_binary: Path,
-    target: str,
+    tools: Tools,
     cache: Path,
     work: Path,
     log: Path,
     sandboxed: bool,
 ) -> Path:
-    reset_dir(work)
     source = fetch_by_hash(
         library.url,
         library.sha256,
@@ -132,7 +175,15 @@ def _build(
         fix="if upstream really changed the tarball, review it and update source.sha256",
     )
     tree = extract_sdist(source, work / "src")
-    toolchain.write_wrappers(work / "toolchain", toolchain.wrapper_scripts(str(zig_binary), target))
+    if library.subdir:
+        tree = tree / library.subdir
+        if not tree.is_dir():
+            raise BuildError(f"{library.path}: source.subdir: no {library.subdir} in it",
+                             fix="name its directory under the tarball's top")  # fmt: skip
+    toolchain.write_wrappers(
+        work / "toolchain", toolchain.wrapper_scripts(str(tools.zig_binary), tools.target)
+    )
+    flags = f"-O2 -fPIC -ffile-prefix-map={tree}=."  # PIC: it ends up inside an extension
     env = {
         **toolchain.compiler_env(work / "toolchain"),
         "PATH": "/usr/bin:/bin",
@@ -140,20 +191,50 @@ def _build(
         "LC_ALL": "C",
         "TZ": "UTC",
         "SOURCE_DATE_EPOCH": "0",
-        # Position-independent: the archive ends up inside a Python extension.
-        "CFLAGS": f"-O2 -fPIC -ffile-prefix-map={tree}=.",
-        "CXXFLAGS": f"-O2 -fPIC -ffile-prefix-map={tree}=.",
+        "CFLAGS": flags,
+        "CXXFLAGS": flags,
     }
-    confined = Sandbox(writable=work, readable=(cache,)) if sandboxed else None
+    found = finding(work / "sysroot", list(library.depends))
+    if library.depends:
+        env |= found
+    else:  # no .pc file of the host, ever
+        env |= {"PKG_CONFIG_PATH": "", "PKG_CONFIG_LIBDIR": ""}
+    confined = None
+    if sandboxed:
+        confined = Sandbox(writable=work, readable=(cache,), hide_host_headers=True)
     if library.system is BuildSystem.SOURCES:
         return _build_sources(library, tree=tree, work=work, env=env, log=log, confined=confined)
-    host = target.split(".")[0]  # x86_64-linux-gnu.2.17 -> x86_64-linux-gnu
-    steps = [
-        ["./configure", f"--prefix={PREFIX}/{library.name}", f"--host={host}",
-         *library.configure],
-        ["make", f"-j{os.cpu_count() or 1}"],
-        ["make", "install", f"DESTDIR={work / 'destdir'}"],
-    ]  # fmt: skip
+    host = tools.target.split(".")[0]  # x86_64-linux-gnu.2.17 -> x86_64-linux-gnu
+    jobs = f"-j{os.cpu_count() or 1}"
+    destdir = work / "destdir"
+    if library.system is BuildSystem.CMAKE:
+        cmake = str(toolchain.install_cmake(tools.cmake or toolchain.pinned_cmake(), cache))
+        roots = ";".join(f"{PREFIX}/{dep}" for dep in library.depends)
+        steps = [
+            [cmake, "-S", ".", "-B", "_build", "-G", "Unix Makefiles",
+             "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_INSTALL_PREFIX={PREFIX}/{library.name}",
+             f"-DCMAKE_INSTALL_LIBDIR={PREFIX}/{library.name}/lib", "-DBUILD_SHARED_LIBS=OFF",
+             "-DCMAKE_POSITION_INDEPENDENT_CODE=ON",
+             # A cross build, even for this machine's arch: cmake then looks for the
+             # dependencies under the job's sysroot only, never in /usr.
+             "-DCMAKE_SYSTEM_NAME=Linux", f"-DCMAKE_SYSTEM_PROCESSOR={host.split('-')[0]}",
+             f"-DCMAKE_C_COMPILER={env['CC']}", f"-DCMAKE_CXX_COMPILER={env['CXX']}",
+             f"-DCMAKE_AR={env['AR']}", f"-DCMAKE_RANLIB={env['RANLIB']}",
+             f"-DCMAKE_FIND_ROOT_PATH={work / 'sysroot'}", f"-DCMAKE_PREFIX_PATH={roots}",
+             "-DCMAKE_FIND_ROOT_PATH_MODE_PROGRAM=NEVER",
+             "-DCMAKE_FIND_ROOT_PATH_MODE_LIBRARY=ONLY",
+             "-DCMAKE_FIND_ROOT_PATH_MODE_INCLUDE=ONLY",
+             "-DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=ONLY", *library.configure],
+            [cmake, "--build", "_build", jobs],
+            [cmake, "--install", "_build"],
+        ]  # fmt: skip
+        env["DESTDIR"] = str(destdir)
+    else:
+        steps = [["./configure", f"--prefix={PREFIX}/{library.name}", f"--host={host}",
+                  *library.configure]]  # fmt: skip
+        for directory in library.make_dirs or (".",):
+            steps += [["make", "-C", directory, jobs],
+                      ["make", "-C", directory, "install", f"DESTDIR={destdir}"]]  # fmt: skip
     for step in steps:
         argv = step
         if confined is not None:
@@ -161,8 +242,8 @@ def _build(
         elif network_isolation_works():
             argv = ["unshare", "-n", "--", *step]
         run_logged(argv, log=log, env=env, cwd=tree, timeout=1800,
-                   what=f"{library.name}: {' '.join(step[:2])}")  # fmt: skip
-    prefix = work / "destdir" / PREFIX.lstrip("/") / library.name
+                   what=f"{library.name}: {' '.join(Path(a).name for a in step[:2])}")  # fmt: skip
+    prefix = destdir / PREFIX.lstrip("/") / library.name
     if not (prefix / "include").is_dir() or not list((prefix / "lib").glob("*.a")):
         raise BuildError(
             f"{library.name} installed no headers or no static library under {prefix}",
@@ -210,25 +291,44 @@ def _build_sources(
     for pattern in library.headers:
         for header in sorted(tree.glob(pattern)):
             shutil.copyfile(header, prefix / "include" / header.name)
+    # What its Makefile would have installed: other libraries ask pkg-config for it
+    # (libpng's .pc requires zlib's).
+    (prefix / "lib" / "pkgconfig").mkdir()
+    (prefix / "lib" / "pkgconfig" / f"{library.name}.pc").write_text(pkg_config_file(library))
     return prefix
 
 
-def deterministic_tar(prefix: Path, name: str) -> bytes:
-    """include/, lib/*.a and lib/pkgconfig/ of `prefix` as `ipwhl/<name>/...`: sorted,
-    no times, no owners, fixed modes."""
-    wanted = [p for p in sorted(prefix.rglob("*")) if p.is_file() and not p.is_symlink()]
+def pkg_config_file(library: Library) -> str:
+    stem = library.archive.removeprefix("lib").removesuffix(".a")
+    return (
+        f"prefix={PREFIX}/{library.name}\nlibdir=${{prefix}}/lib\nincludedir=${{prefix}}/include\n\n"
+        f"Name: {library.name}\nDescription: {library.name}, built by ipwhl\n"
+        f"Version: {library.version}\nLibs: -L${{libdir}} -l{stem}\nCflags: -I${{includedir}}\n"
+    )
+
+
+def deterministic_tar(prefix: Path, name: str, programs: tuple[str, ...] = ()) -> bytes:
+    """include/, lib/*.a, lib/pkgconfig/ and the named bin/ programs of `prefix` as
+    `ipwhl/<name>/...`: sorted, no times, no owners, fixed modes."""
+    # A link inside the prefix (libpng.pc -> libpng16.pc) becomes a copy of its file;
+    # one that leads out of it is left out.
+    inside = prefix.resolve()
+    wanted = [p for p in sorted(prefix.rglob("*"))
+              if p.is_file() and p.resolve().is_relative_to(inside)]  # fmt: skip
     wanted = [
         p
         for p in wanted
         if p.relative_to(prefix).parts[0] == "include"
         or p.suffix == ".a"
         or p.parent.name == "pkgconfig"
+        or p.relative_to(prefix).as_posix() in {f"bin/{name}" for name in programs}
     ]
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path in wanted:
             info = tarfile.TarInfo(f"{PREFIX.lstrip('/')}/{name}/{path.relative_to(prefix)}")
             data = path.read_bytes()
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            program = path.parent.name == "bin"
+            info.size, info.mode, info.mtime = len(data), 0o755 if program else 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     return out.getvalue()

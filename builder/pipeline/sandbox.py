@@ -36,6 +36,7 @@ from builder.errors import SandboxError
 NONE: Final = "none (--no-sandbox)"
 UID: Final = 65534  # nobody/nogroup on Debian; no file of the system belongs to it
 _MERGED: Final = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_HEADERS: Final = ("/usr/include", "/usr/local/include")
 
 
 @cache
@@ -134,6 +135,9 @@ class Sandbox:
     # The host's network: never for a build or a test, only for a user's installer on a
     # root (pip from a gateway), which has no other way out.
     network: bool = False
+    # An empty /usr/include (and /usr/local/include): for builds with the pinned
+    # toolchain, which must find no header of the host's -dev packages.
+    hide_host_headers: bool = False
 
     def wrap(self, argv: list[str], *, cwd: Path) -> list[str]:
         """The command that runs `argv` confined; hands `writable` to the sandbox's
@@ -142,6 +146,9 @@ class Sandbox:
         bound = [p for p in sorted(set(self.readable))
                  if p.exists() and not str(p).startswith(("/usr/", "/etc/"))]  # fmt: skip
         args = [binary, *_system(self.system)]
+        if self.hide_host_headers:
+            args += [arg for d in _HEADERS if (self.system / d.lstrip("/")).is_dir()
+                     for arg in ("--tmpfs", d)]  # fmt: skip
         for parent in _parents([*bound, self.writable]):
             args += ["--perms", "0755", "--dir", parent]
         for path in bound:

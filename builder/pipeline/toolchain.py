@@ -40,22 +40,45 @@ class Zig:
 
 def pinned_zig(machine: str | None = None) -> Zig:
     """The zig of builder/data/toolchains.toml for the machine that runs it."""
+    version, url, sha256 = _pinned("zig", machine)
+    return Zig(version=version, url=url, sha256=sha256)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cmake:
+    """The pinned cmake that configures the libraries built with cmake."""
+
+    version: str
+    url: str
+    sha256: str
+
+    def describe(self) -> dict[str, str]:
+        return {"cmake": self.version, "cmake-sha256": self.sha256}
+
+
+def pinned_cmake(machine: str | None = None) -> Cmake:
+    """The cmake of builder/data/toolchains.toml for the machine that runs it."""
+    version, url, sha256 = _pinned("cmake", machine)
+    return Cmake(version=version, url=url, sha256=sha256)
+
+
+def _pinned(tool: str, machine: str | None) -> tuple[str, str, str]:
     machine = machine or host.machine()
-    table = load_data("toolchains.toml").get("zig")
+    table = load_data("toolchains.toml").get(tool)
     version = table.get("version") if isinstance(table, dict) else None
     wheel = table.get(machine) if isinstance(table, dict) else None
     if not isinstance(version, str):
         raise DataError(
-            f"{data_path('toolchains.toml')}: zig.version: missing",
-            fix="name the pinned zig version",
+            f"{data_path('toolchains.toml')}: {tool}.version: missing",
+            fix=f"name the pinned {tool} version",
         )
     if not isinstance(wheel, dict) or not {"url", "sha256"} <= wheel.keys():
         raise InterpreterNotFound(
-            f"no pinned zig for a {machine} build machine",
-            fix=f"add [zig.{machine}] (url, sha256 of the ziglang wheel) to "
+            f"no pinned {tool} for a {machine} build machine",
+            fix=f"add [{tool}.{machine}] (url, sha256 of its wheel) to "
             f"{data_path('toolchains.toml')}",
         )
-    return Zig(version=version, url=str(wheel["url"]), sha256=str(wheel["sha256"]))
+    return version, str(wheel["url"]), str(wheel["sha256"])
 
 
 def target(platform: Platform) -> str:
@@ -72,19 +95,30 @@ def target(platform: Platform) -> str:
 
 def install(zig: Zig, cache: Path) -> Path:
     """The zig binary, unpacked once per wheel sha256 under `<cache>/toolchains/`."""
-    home = cache / "toolchains" / f"zig-{zig.sha256}"
-    binary = home / "ziglang" / "zig"
+    what = "builder/data/toolchains.toml: zig"
+    return _install_wheel(zig.url, zig.sha256, cache / "toolchains" / f"zig-{zig.sha256}",
+                          "ziglang/zig", what=what)  # fmt: skip
+
+
+def install_cmake(cmake: Cmake, cache: Path) -> Path:
+    """The cmake binary, unpacked once per wheel sha256 under `<cache>/toolchains/`."""
+    what = "builder/data/toolchains.toml: cmake"
+    return _install_wheel(cmake.url, cmake.sha256,
+                          cache / "toolchains" / f"cmake-{cmake.sha256}",
+                          "cmake/data/bin/cmake", what=what)  # fmt: skip
+
+
+def _install_wheel(url: str, sha256: str, home: Path, binary_name: str, *, what: str) -> Path:
+    """A tool shipped as a wheel, fetched by sha256 and unpacked once into `home`."""
+    binary = home / binary_name
     if binary.is_file():
         if home.stat().st_mode & 0o777 != 0o755:  # unpacked 0700 before jobs ran as 65534
             home.chmod(0o755)
         return binary
     wheel = fetch_by_hash(
-        zig.url,
-        zig.sha256,
-        cache / "toolchains" / f"zig-{zig.sha256}.whl",
-        what="builder/data/toolchains.toml: zig",
-        fix="the pinned ziglang wheel changed upstream or was tampered with; check the pin",
-    )
+        url, sha256, home.with_name(f"{home.name}.whl"), what=what,
+        fix="the pinned wheel changed upstream or was tampered with; check the pin",
+    )  # fmt: skip
     staging = Path(tempfile.mkdtemp(dir=home.parent, prefix=f".{home.name}."))
     try:
         with zipfile.ZipFile(wheel) as archive:
@@ -95,7 +129,7 @@ def install(zig: Zig, cache: Path) -> Path:
                 archive.extract(info, staging)
                 if info.external_attr >> 16 & 0o111:
                     (staging / name).chmod(0o755)
-        (staging / "ziglang" / "zig").chmod(0o755)
+        (staging / binary_name).chmod(0o755)
         staging.chmod(0o755)  # mkdtemp's 0700 would shut out the sandbox's user
         staging.rename(home)
     except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import pytest
 
 from builder.errors import InputError
 from builder.model.farm import load_farm
-from builder.model.library import BuildSystem, load_libraries
+from builder.model.library import BuildSystem, closure, load_libraries
 from builder.model.tomlfields import Collector
-from builder.pipeline.libraries import deterministic_tar
+from builder.pipeline.libraries import deterministic_tar, finding, pkg_config_file
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,9 +51,10 @@ def test_the_repositorys_libraries_load() -> None:
     ("sha", "system", "extra", "code", "field"),
     [
         ("0" * 63, "autotools", "", "L006", "source.sha256"),
-        ("0" * 64, "cmake", "", "L004", "build.system"),
+        ("0" * 64, "meson", "", "L004", "build.system"),
         ("0" * 64, "sources", 'sources = ["*.c"]', "L003", "build.sources"),
         ("0" * 64, "autotools", "jobs = 4", "L002", "build.jobs"),
+        ("0" * 64, "autotools", 'depends = ["libnope"]', "L007", "build.depends[0]"),
     ],
 )
 def test_a_bad_library_file_is_refused_naming_the_field(
@@ -91,3 +93,81 @@ def test_a_library_archive_names_no_time_owner_or_build_path(tmp_path: Path) -> 
         "ipwhl/libdemo/lib/libdemo.a",
     ]
     assert {(m.mtime, m.uid, m.gid, m.mode) for m in members} == {(0, 0, 0, 0o644)}
+
+
+def test_a_subdir_that_leaves_the_tarball_is_refused(tmp_path: Path) -> None:
+    text = GOOD.format(sha="0" * 64, system="autotools", extra="").replace(
+        "[build]", 'subdir = "../elsewhere"\n[build]'
+    )
+    found, problems = _load(tmp_path, text)
+    assert found == {}
+    assert [(p.code, p.field) for p in problems] == [("L006", "source.subdir")]  # type: ignore[attr-defined]
+
+
+def _library(tmp_path: Path, name: str, depends: list[str]) -> None:
+    text = GOOD.format(sha="0" * 64, system="autotools", extra=f"depends = {depends!r}")
+    write(tmp_path / "libraries" / f"{name}.toml", text.replace('"libdemo"', f'"{name}"'))
+
+
+def test_library_dependencies_come_first_and_a_cycle_is_refused(tmp_path: Path) -> None:
+    _library(tmp_path, "zlib", [])
+    _library(tmp_path, "libpng", ["zlib"])
+    _library(tmp_path, "freetype", ["zlib", "libpng"])
+    collector = Collector()
+    found = load_libraries(tmp_path / "libraries", collector)
+    assert not collector.problems
+    assert closure(found, ["freetype"]) == ["zlib", "libpng", "freetype"]
+    assert closure(found, ["libpng", "zlib"]) == ["zlib", "libpng"]
+    _library(tmp_path, "zlib", ["freetype"])
+    collector = Collector()
+    load_libraries(tmp_path / "libraries", collector)
+    assert {(p.code, p.file.name) for p in collector.problems} == {
+        ("L008", "freetype.toml"),
+        ("L008", "libpng.toml"),
+        ("L008", "zlib.toml"),
+    }
+
+
+def test_an_archive_keeps_links_inside_the_prefix_as_files_and_named_programs(
+    tmp_path: Path,
+) -> None:
+    prefix = tmp_path / "destdir" / "ipwhl" / "libpng"
+    write(prefix / "lib" / "pkgconfig" / "libpng16.pc", "Name: libpng\n")
+    (prefix / "lib" / "pkgconfig" / "libpng.pc").symlink_to("libpng16.pc")
+    write(tmp_path / "outside.pc", "Name: host\n")
+    (prefix / "lib" / "pkgconfig" / "host.pc").symlink_to(tmp_path / "outside.pc")
+    write(prefix / "bin" / "pg_config", "#!/bin/sh\n")
+    write(prefix / "bin" / "psql", "#!/bin/sh\n")  # not named: left out
+    with tarfile.open(
+        fileobj=io.BytesIO(deterministic_tar(prefix, "libpng", ("pg_config",)))
+    ) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert sorted(members) == [
+            "ipwhl/libpng/bin/pg_config",
+            "ipwhl/libpng/lib/pkgconfig/libpng.pc",
+            "ipwhl/libpng/lib/pkgconfig/libpng16.pc",
+        ]
+        linked = tar.extractfile(members["ipwhl/libpng/lib/pkgconfig/libpng.pc"])
+        assert linked is not None and linked.read() == b"Name: libpng\n"
+    assert members["ipwhl/libpng/bin/pg_config"].mode == 0o755
+
+
+def test_the_pkg_config_file_of_a_sources_library_is_found_in_the_sysroot(
+    tmp_path: Path,
+) -> None:
+    collector = Collector()
+    zlib = load_libraries(REPO / "libraries", collector)["zlib"]
+    pc = tmp_path / "sysroot" / "ipwhl" / "zlib" / "lib" / "pkgconfig" / "zlib.pc"
+    write(pc, pkg_config_file(zlib))
+    write(tmp_path / "sysroot" / "ipwhl" / "zlib" / "include" / "zlib.h", "")
+    env = finding(tmp_path / "sysroot", ["zlib"])
+    out = subprocess.run(
+        ["pkg-config", "--cflags", "--libs", "zlib"],
+        env={"PATH": "/usr/bin:/bin", **{k: v for k, v in env.items() if k.startswith("PKG")}},
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert out == [
+        f"-I{tmp_path}/sysroot/ipwhl/zlib/include",
+        f"-L{tmp_path}/sysroot/ipwhl/zlib/lib",
+        "-lz",
+    ]

@@ -111,7 +111,7 @@ class NativeBackend:
             zig, target = toolchain.pinned_zig(), toolchain.target(platform)
             found = zig.describe(target)
             for name in recipe.libraries:
-                found[f"library {name}"] = library_hash(libraries[name], zig, target)
+                found[f"library {name}"] = library_hash(libraries, name, zig, target)
             return found
         return dict(_host_toolchain())
 
@@ -290,7 +290,10 @@ def _sandbox(
         return None
     if platform.root:
         return rooted.sandbox(platform, directory, settings.cache)
-    return Sandbox(writable=directory, readable=sandbox_.readable([python], settings.cache))
+    # With the pinned toolchain, the host's headers are not there to be found: a build
+    # that looks in /usr/include for an optional library finds nothing.
+    return Sandbox(writable=directory, readable=sandbox_.readable([python], settings.cache),
+                   hide_host_headers=platform.toolchain is ToolchainName.ZIG)  # fmt: skip
 
 
 def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | None:
@@ -307,7 +310,8 @@ def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | 
         rooted.link_headers(job.platform, directory)
     if task.libraries:
         provided = libraries.provide(
-            list(task.libraries), zig=zig, zig_binary=binary, target=target,
+            list(task.libraries),
+            tools=libraries.Tools(zig=zig, zig_binary=binary, target=target),
             cache=task.settings.cache, store=task.settings.store, sysroot=directory / "sysroot",
             log=log, sandboxed=task.settings.sandbox != sandbox_.NONE,
         )  # fmt: skip
