@@ -217,7 +217,7 @@ def _build(root: Path, args: argparse.Namespace) -> int:
     if not platforms:
         raise IpwhlError(f"no platform in group {args.group!r}", fix="see `ipwhl ci-matrix`")
     if any(backend_for(p).host_packages for p in platforms):
-        system.install(sorted({pkg for r in farm.recipes.values() for pkg in r.system_packages}))
+        system.install(farm.host_packages(platforms))
     store, cache = store_dir(root, args.store), default_cache()
     globs = args.platforms.split() or [f"{args.group}-*"]
     if args.seed:

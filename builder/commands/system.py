@@ -1,4 +1,5 @@
-"""`ipwhl system-packages`: the Debian packages the recipes need, optionally installed."""
+"""`ipwhl system-packages`: the Debian packages the host toolchain's builds need, optionally
+installed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     farm = load_farm(Path(args.root).absolute())
-    needed = sorted({p for r in farm.recipes.values() for p in r.system_packages})
+    needed = farm.host_packages()
     if args.install:
         installed = system.install(needed)
         print(f"installed: {' '.join(installed)}" if installed else "all present")

@@ -301,6 +301,28 @@ def check_interpreters(view: SetView, today: datetime.date) -> list[Problem]:
     return problems
 
 
+def check_machine_traces(view: SetView) -> list[Problem]:
+    """C070: no ELF file of any wheel names a search path or a path of the machine that
+    built it (such a wheel differs on every other machine, or works only on this one)."""
+    problems = []
+    seen = set()
+    for wheel in sorted(view.wheels, key=lambda w: w.filename):
+        recipe = view.recipes.get(wheel.project)
+        if recipe is None or not wheel.machine_traces or wheel.sha256 in seen:
+            continue
+        seen.add(wheel.sha256)
+        shown = "; ".join(wheel.machine_traces[:3])
+        more = len(wheel.machine_traces) - 3
+        problems.append(recipe_problem(
+            recipe, "C070", "(wheel)",
+            f"{wheel.filename} names its build machine: {shown}"
+            + (f" (and {more} more)" if more > 0 else ""),
+            "build it with the pinned toolchain (toolchain = \"zig\" in its platform file); "
+            "a path that stays comes from the sdist's build: strip it with build.env flags",
+        ))  # fmt: skip
+    return problems
+
+
 def check(
     view: SetView,
     platforms: Iterable[Platform] | None = None,
@@ -319,6 +341,7 @@ def check(
     problems += check_build_requirements(view, unchecked)
     problems += check_licenses(view, unchecked)
     problems += check_names(view)
+    problems += check_machine_traces(view)
     built = built_platforms(view)
     unbuilt = [p.id for p in chosen if p.id not in built]
     if unbuilt:

@@ -31,6 +31,7 @@ class WheelFacts:
     requires_python: str = ""
     provides_extra: tuple[str, ...] = ()
     license_files: tuple[str, ...] = ()
+    machine_traces: tuple[str, ...] = ()  # what of the build machine its ELF files name
 
     @property
     def project(self) -> str:

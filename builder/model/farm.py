@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import graphlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import InputError
 from builder.model.library import Library, load_libraries
-from builder.model.platform import Platform, load_platforms
+from builder.model.platform import BackendName, Platform, ToolchainName, load_platforms
 from builder.model.recipe import Recipe, load_recipes
 from builder.model.root import ROOTS_DIR
 from builder.model.tomlfields import Collector
@@ -25,6 +26,17 @@ class Farm:
     @property
     def locks(self) -> Path:
         return self.root / "locks"
+
+    def host_packages(self, platforms: Iterable[Platform] | None = None) -> list[str]:
+        """The Debian packages the host toolchain's builds need: those of every recipe
+        built on a native platform with `toolchain = "host"` (the pinned zig links the
+        farm's own libraries instead)."""
+        chosen = self.platforms.values() if platforms is None else platforms
+        native = [p for p in chosen if p.backend is BackendName.NATIVE]
+        hosts = [p for p in native if p.toolchain is ToolchainName.HOST]
+        return sorted({package for recipe in self.recipes.values()
+                       if any(recipe.selects(p.id) for p in hosts)
+                       for package in recipe.system_packages})  # fmt: skip
 
     @property
     def pure_platform(self) -> Platform:

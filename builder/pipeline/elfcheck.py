@@ -16,7 +16,13 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
+from builder.paths import DEFAULT_BUILD_ROOT
+
 _ELF_MAGIC = b"\x7fELF"
+# Where a build machine keeps what a wheel must not name: the build root, home
+# directories, the farm's cache, an interpreter manager's tree, the system's headers.
+BUILD_MACHINE_PATHS = (str(DEFAULT_BUILD_ROOT), "/root/", "/home/", "/.cache/ipwhl", "/.pyenv/",
+                       "/usr/include")  # fmt: skip
 
 
 def elf_members(wheel: Path) -> dict[str, bytes]:

@@ -19,6 +19,7 @@ from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.library import closure
 from builder.model.lock import Lock, read_lock
+from builder.model.platform import ToolchainName
 from builder.pipeline import collection, system
 from builder.pipeline import job as jobs_
 from builder.pipeline import tasks as tasks_
@@ -273,7 +274,8 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
         else:
             if job.recipe.name in run.fetch_errors:
                 raise run.fetch_errors[job.recipe.name]
-            if absent := system.missing(job.recipe.system_packages):
+            host = backend.host_packages and job.platform.toolchain is ToolchainName.HOST
+            if host and (absent := system.missing(job.recipe.system_packages)):
                 raise SystemPackagesMissing(
                     f"{job.recipe.path}: build.system-packages: not installed: {', '.join(absent)}",
                     fix=f"run `ipwhl system-packages --install` (or apt-get install "

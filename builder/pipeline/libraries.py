@@ -100,6 +100,13 @@ def provide(
         with tarfile.open(archive) as tar:
             tar.extractall(sysroot, filter="data")
     found = finding(sysroot, [library.name for library in libraries])
+    # Every archive, dependents first: a static library needs its own dependencies at
+    # the link (freetype's libpng, libpq's libpgcommon), which pkg-config and a
+    # backend's own -l do not name. Only the members a link needs are taken.
+    libdirs = [sysroot / PREFIX.lstrip("/") / library.name / "lib" for library in libraries]
+    archives = [a.name.removeprefix("lib").removesuffix(".a")
+                for libdir in reversed(libdirs) for a in sorted(libdir.glob("*.a"))]  # fmt: skip
+    found["LDFLAGS"] += "".join(f" -l{stem}" for stem in archives)
     programs = [lib for lib in libraries if lib.programs]
     if programs:  # before the system's: a host pg_config must not answer for ours
         found["PATH"] = ":".join(str(sysroot / PREFIX.lstrip("/") / lib.name / "bin")

@@ -330,3 +330,16 @@ def test_a_live_line_no_platform_builds_is_named_per_os_and_arch(tmp_path: Path)
                              for t in lines)  # fmt: skip
     before_315 = _lifecycle_problems(farm, datetime.date(2026, 9, 30))
     assert not any("cp315" in p.file.name for p in before_315)  # not released yet
+
+
+def test_a_wheel_naming_its_build_machine_fails_once(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    traced = WheelFacts(**{
+        **wheel("app").__dict__,
+        "machine_traces": ("app/_speedups.so: RUNPATH /root/.pyenv/versions/3.12.1/lib",),
+    })  # fmt: skip
+    report = check(view_of(farm, everywhere(traced)))
+    assert codes(report) == ["C070"]
+    message = only(report, "C070")
+    assert "RUNPATH /root/.pyenv/versions/3.12.1/lib" in message
+    assert 'toolchain = "zig"' in message

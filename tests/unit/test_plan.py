@@ -201,11 +201,17 @@ def test_an_abi3_recipe_is_built_once_per_os_and_arch_on_its_lowest_interpreter(
 def test_an_abi3_wheel_is_not_reused_on_a_platform_promising_an_older_glibc(
     tmp_path: Path,
 ) -> None:
-    """cp311 builds manylinux_2_34 with the host toolchain; cp314 and cp315 promise
-    manylinux_2_17 (zig, on their root): they share a build of their own."""
+    """Were cp311-cp313 built with the host toolchain (manylinux_2_34), cp314 and cp315,
+    which promise manylinux_2_17, would share a build of their own."""
+    import dataclasses
+
+    from builder.model.platform import ToolchainName
     from builder.pipeline.plan import build_platform
 
     real = load_real_platforms()
+    for pid in ("linux-x86_64-cp311", "linux-x86_64-cp312", "linux-x86_64-cp313"):
+        real[pid] = dataclasses.replace(real[pid], policy="manylinux_2_34_x86_64",
+                                        toolchain=ToolchainName.HOST)  # fmt: skip
     recipes = recipes_from(tmp_path, recipe_doc("limited", abi3=True))
     linux = [p for pid, p in real.items() if pid.startswith("linux-x86_64-")]
     built_on = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from builder.errors import InputError
-from builder.model.platform import OS, BackendName, load_platforms
+from builder.model.platform import OS, BackendName, ToolchainName, load_platforms
 from builder.model.tomlfields import Collector
 from tests.fixtures.farm_files import (
     PURE_PLATFORM,
@@ -228,7 +228,12 @@ def test_the_repositorys_platform_files_load() -> None:
         "cp312",
         BackendName.NATIVE,
     )
-    assert linux.policy == "manylinux_2_34_x86_64" and linux.libc == "glibc"
+    assert linux.policy == "manylinux_2_17_x86_64" and linux.libc == "glibc"
+    # Every Linux platform built here compiles with the pinned toolchain, for manylinux2014.
+    native = [p for p in platforms.values() if p.backend is BackendName.NATIVE]
+    assert {(p.toolchain, p.policy) for p in native} == {
+        (ToolchainName.ZIG, "manylinux_2_17_x86_64")
+    }
     assert platforms["windows-AMD64-cp311"].backend is BackendName.CIBUILDWHEEL
     for pid, platform in platforms.items():
         assert pid == f"{platform.os}-{platform.arch}-{platform.interpreter}"
