@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.root).absolute() / ROOTS_DIR / f"{args.name}.toml"
     write_atomic(target, root_text(name=args.name, mirror=args.mirror, suite=args.suite,
                                    release_date=index.date, wanted=list(args.packages),
-                                   debs=debs))  # fmt: skip
+                                   debs=debs, arch=args.arch))  # fmt: skip
     size = sum(d.size for d in debs)
     print(f"wrote {target}: {len(debs)} packages, {size / 1e6:.0f} MB, from {args.suite} "
           f"of {index.date}")  # fmt: skip

@@ -12,7 +12,7 @@ from builder.errors import InputError
 from builder.model.library import Library, load_libraries
 from builder.model.platform import BackendName, Platform, ToolchainName, load_platforms
 from builder.model.recipe import Recipe, load_recipes
-from builder.model.root import ROOTS_DIR
+from builder.model.root import ROOTS_DIR, debian_arch, load_root
 from builder.model.tomlfields import Collector
 
 
@@ -81,6 +81,18 @@ def load_farm(root: Path) -> Farm:
                 fix=f"add {pure[0].id!r} to build.platforms or remove the key",
             )
     for platform in platforms.values():
+        if platform.root and (root / ROOTS_DIR / f"{platform.root}.toml").is_file():
+            arch = load_root(root, platform.root).arch
+            if arch != debian_arch(platform.arch):
+                collector.add(
+                    code="P011",
+                    file=platform.path,
+                    field="root",
+                    message=f"roots/{platform.root}.toml holds {arch} packages, not "
+                    f"{debian_arch(platform.arch)}",
+                    fix="name a root of this platform's arch (ipwhl root-lock NAME PACKAGE... "
+                    f"--arch {debian_arch(platform.arch)})",
+                )
         if platform.root and not (root / ROOTS_DIR / f"{platform.root}.toml").is_file():
             collector.add(
                 code="P009",

@@ -23,6 +23,12 @@ from builder.tomlwrite import TomlValue, dumps
 ROOTS_DIR: Final = "roots"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIX: Final = "regenerate it: ipwhl root-lock NAME PACKAGE... (it is written, not edited)"
+_DEBIAN_ARCH: Final = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def debian_arch(arch: str) -> str:
+    """Debian's name of a wheel's architecture (a root's `arch`): aarch64 -> arm64."""
+    return _DEBIAN_ARCH.get(arch, arch)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,17 +40,21 @@ class Root:
     wanted: tuple[str, ...]
     debs: tuple[Deb, ...]
     path: Path
+    arch: str = "amd64"  # Debian's name for it (arm64 is aarch64)
     sha256: str  # of the file: names the unpacked root and enters each job's inputs
 
 
 def root_text(*, name: str, mirror: str, suite: str, release_date: str,
-              wanted: list[str], debs: list[Deb]) -> str:  # fmt: skip
+              wanted: list[str], debs: list[Deb], arch: str = "amd64") -> str:  # fmt: skip
+    chosen = (("suite", suite, "sid"), ("arch", arch, "amd64"))
+    options = "".join(f" --{key} {value}" for key, value, default in chosen if value != default)
     header = (
-        f"# Written by `ipwhl root-lock {name} {' '.join(wanted)}` from {suite}'s signed index\n"
-        f"# of {release_date}: every package these need, pinned by sha256. Do not edit.\n"
+        f"# Written by `ipwhl root-lock {name} {' '.join(wanted)}{options}` from {suite}'s signed "
+        f"index\n# of {release_date}: every package these need, pinned by sha256. Do not edit.\n"
     )
+    arch_entry: dict[str, TomlValue] = {"arch": arch} if arch != "amd64" else {}
     return header + dumps({
-        "mirror": mirror, "suite": suite, "release-date": release_date,
+        "mirror": mirror, "suite": suite, **arch_entry, "release-date": release_date,
         "wanted": list[TomlValue](wanted),
         "deb": [{"name": d.name, "version": d.version, "filename": d.filename,
                  "sha256": d.sha256, "size": d.size} for d in debs],
@@ -65,7 +75,8 @@ def load_root(farm_root: Path, name: str) -> Root:
         )  # fmt: skip
         root = Root(name=name, mirror=data["mirror"], suite=data["suite"],
                     release_date=data["release-date"], wanted=tuple(data["wanted"]), debs=debs,
-                    path=path, sha256=hashlib.sha256(raw).hexdigest())  # fmt: skip
+                    path=path, sha256=hashlib.sha256(raw).hexdigest(),
+                    arch=str(data.get("arch", "amd64")))  # fmt: skip
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as e:
         raise _problem(path, "(file)", f"not a root lock: {e!r}") from e
     for deb in debs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import importlib.metadata
 import io
+import platform as host
 import re
 import sys
 import zipfile
@@ -47,7 +48,10 @@ def has_compiled_code(wheel: Path) -> bool:
 
 
 def _auditwheel_args(platform: Platform) -> list[str]:
-    return ["auditwheel", "repair", "--plat", platform.policy]
+    # auditwheel offers only this machine's arch to --plat; `auto` reads the wheel's own
+    # arch and picks the oldest policy it meets, which is then checked against ours.
+    plat = platform.policy if platform.arch == host.machine() else "auto"
+    return ["auditwheel", "repair", "--plat", plat]
 
 
 def describe(platform: Platform) -> dict[str, object]:
@@ -85,6 +89,13 @@ def _auditwheel(
         raise RepairError(
             f"auditwheel left {len(repaired)} wheels in {out_dir}",
             fix="this is a bug in the farm; report it with the log",
+        )
+    tags = {tag.platform for tag in parse_wheel_filename(repaired[0].name)[3]}
+    if platform.policy not in tags:  # `auto` chose a newer policy than the platform's
+        raise RepairError(
+            f"auditwheel repaired {wheel.name} to {', '.join(sorted(tags))}, not "
+            f"{platform.policy}: the extension needs more than the policy allows",
+            fix=f"build against an older toolchain, or raise the policy in {platform.path}",
         )
     return repaired[0]
 

@@ -10,6 +10,7 @@ site-packages, which is the same path inside and out. Only wheels are installed
 
 from __future__ import annotations
 
+import platform as host
 import shlex
 import subprocess
 from dataclasses import replace
@@ -19,7 +20,7 @@ from pathlib import Path
 from builder.errors import SandboxError
 from builder.model.platform import Platform
 from builder.model.root import Root, load_root
-from builder.pipeline import roots
+from builder.pipeline import emulation, roots
 from builder.pipeline.build import run_logged
 from builder.pipeline.sandbox import Sandbox
 
@@ -55,8 +56,11 @@ def describe(platform: Platform) -> dict[str, str]:
         f"python{platform.python_version}-minimal"
     )  # fmt: skip
     version = next((d.version for d in root.debs if d.name == package), "")
-    return {"version": version,
-            "build": f"{package} {version} on roots/{root.name}.toml {root.sha256}"}  # fmt: skip
+    found = {"version": version,
+             "build": f"{package} {version} on roots/{root.name}.toml {root.sha256}"}  # fmt: skip
+    if platform.arch != host.machine():  # its Python code runs emulated
+        found["emulator"] = emulation.describe(platform.arch)
+    return found
 
 
 def runner(python: Path, *, sandbox: Sandbox, script: Path, uv: str, env: dict[str, str]) -> Path:

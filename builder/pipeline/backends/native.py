@@ -23,7 +23,7 @@ from builder.errors import BuildError, InterpreterNotFound
 from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import build, libraries, repair, rooted, toolchain
+from builder.pipeline import build, emulation, libraries, repair, rooted, toolchain
 from builder.pipeline import sandbox as sandbox_
 from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import unpack
@@ -83,7 +83,10 @@ class NativeBackend:
         if platform.os is not OS.LINUX or host.system() != "Linux":
             return f"needs a {platform.os} host"
         if platform.arch != host.machine():
-            return f"needs an {platform.arch} host (this is {host.machine()})"
+            if not platform.root:
+                return f"needs an {platform.arch} host (this is {host.machine()}) or a root"
+            if emulation.emulator(platform.arch) is None:
+                return emulation.why_not(platform.arch)
         if platform.root:
             if sandbox_.bubblewrap() is None:
                 return f"its interpreter runs on roots/{platform.root}.toml, in bubblewrap"
