@@ -232,7 +232,9 @@ def reset_dir(path: Path) -> None:
 
 # What backends print when they give up on an optional extension, most telling first.
 _DROP_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # gcc's words, then clang's (the pinned zig).
     (re.compile(r"fatal error: ([\w./+-]+\.h): No such file"), "the header {0} is missing"),
+    (re.compile(r"fatal error: '([\w./+-]+\.h)' file not found"), "the header {0} is missing"),
     (
         re.compile(r"(?:unable to execute|command) '([^']+)'(?: failed)?: No such file"),
         "no compiler: {0} was not found",

@@ -70,3 +70,19 @@ def test_the_pin_is_data_and_a_machine_without_one_is_told_so() -> None:
     assert zig.describe("x86_64-linux-gnu.2.17")["zig-sha256"] == zig.sha256
     with pytest.raises(InterpreterNotFound, match="no pinned zig for a s390x"):
         toolchain.pinned_zig("s390x")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "probe/_speedups.c:2:10: fatal error: no_such_library.h: No such file or directory",
+        "probe/_speedups.c:2:10: fatal error: 'no_such_library.h' file not found",  # clang
+    ],
+)
+def test_a_dropped_extension_names_the_missing_header_in_gccs_and_clangs_words(
+    line: str,
+) -> None:
+    from builder.pipeline.build import dropped_extension_reason
+
+    log = f"building 'probe._speedups' extension\n{line}\nfalling back to pure Python\n"
+    assert dropped_extension_reason(log) == "the header no_such_library.h is missing"
