@@ -118,9 +118,10 @@ def test_identifier_is_what_cibuildwheel_builds(p: Platform, expected: str, tmp_
 def test_every_cibuildwheel_platform_file_selects_exactly_its_identifier(tmp_path: Path) -> None:
     farm = load_farm(ROOT)
     platforms = [p for p in farm.platforms.values() if p.backend is BackendName.CIBUILDWHEEL]
-    assert {p.id for p in platforms} >= {
+    # linux-aarch64 is built here (qemu), but for cp312: no Debian suite has an arm64 3.12.
+    assert {p.id for p in platforms} >= {"linux-aarch64-cp312"} | {
         f"{group}-{py}"
-        for group in ("linux-aarch64", "macos-arm64", "macos-x86_64", "windows-AMD64")
+        for group in ("macos-arm64", "macos-x86_64", "windows-AMD64")
         for py in ("cp311", "cp312", "cp313", "cp314", "cp315")
     }
     for p in sorted(platforms, key=lambda p: p.id):

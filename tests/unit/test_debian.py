@@ -98,3 +98,32 @@ def test_a_root_lock_round_trips_and_a_tampered_one_names_the_field(tmp_path: Pa
     (problem,) = caught.value.problems
     assert (problem.code, problem.field) == ("T001", "deb.tzdata")
     assert "ipwhl root-lock" in problem.fix
+
+
+def test_a_root_of_another_arch_says_so_and_a_platform_must_match_it(tmp_path: Path) -> None:
+    from builder.model.farm import load_farm
+    from tests.fixtures.farm_files import make_farm, platform_doc
+
+    index = parse_packages(PACKAGES, "Fri, 30 Oct 2026 08:08:01 UTC")
+    text = root_text(name="tiny-arm64", mirror="http://deb.example", suite="bookworm",
+                     release_date=index.date, wanted=["tzdata"],
+                     debs=closure(index, ["tzdata"]), arch="arm64")  # fmt: skip
+    assert "ipwhl root-lock tiny-arm64 tzdata --suite bookworm --arch arm64`" in text
+    platforms = {
+        "linux-x86_64-cp312": platform_doc("linux-x86_64-cp312", pure=True),
+        "linux-aarch64-cp311": platform_doc("linux-aarch64-cp311", root="tiny-arm64"),
+        "linux-x86_64-cp311": platform_doc("linux-x86_64-cp311", root="tiny-arm64"),
+    }
+    make_farm(tmp_path, {}, platforms)
+    (tmp_path / "roots").mkdir(exist_ok=True)
+    (tmp_path / "roots" / "tiny-arm64.toml").write_text(text)
+    assert load_root(tmp_path, "tiny-arm64").arch == "arm64"
+    with pytest.raises(InputError) as caught:
+        load_farm(tmp_path)
+    (problem,) = caught.value.problems  # the aarch64 platform is fine
+    assert (problem.code, problem.file.name, problem.field) == (
+        "P011",
+        "linux-x86_64-cp311.toml",
+        "root",
+    )
+    assert "--arch amd64" in problem.fix

@@ -33,8 +33,9 @@ def test_matrix_has_one_entry_per_group_with_work(tmp_path: Path) -> None:
     ids = ["windows-AMD64-cp312", "linux-x86_64-cp314", "linux-aarch64-cp311",
            "linux-x86_64-cp312", "linux-x86_64-cp311", "linux-x86_64-cp312"]  # fmt: skip
     assert matrix(farm, [("", pid) for pid in ids]) == [
+        # Native too, on its arm64 root through qemu.
         MatrixEntry(group="linux-aarch64", runner="ubuntu-24.04", qemu="arm64",
-                    backend="cibuildwheel", platforms=("linux-aarch64-cp311",)),
+                    backend="native", platforms=("linux-aarch64-cp311",)),
         # All three build natively (cp314 on its root).
         MatrixEntry(group="linux-x86_64", runner="ubuntu-24.04", qemu="",
                     backend="native",

@@ -232,7 +232,8 @@ def test_the_repositorys_platform_files_load() -> None:
     # Every Linux platform built here compiles with the pinned toolchain, for manylinux2014.
     native = [p for p in platforms.values() if p.backend is BackendName.NATIVE]
     assert {(p.toolchain, p.policy) for p in native} == {
-        (ToolchainName.ZIG, "manylinux_2_17_x86_64")
+        (ToolchainName.ZIG, "manylinux_2_17_x86_64"),
+        (ToolchainName.ZIG, "manylinux_2_17_aarch64"),
     }
     assert platforms["windows-AMD64-cp311"].backend is BackendName.CIBUILDWHEEL
     for pid, platform in platforms.items():

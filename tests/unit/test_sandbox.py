@@ -113,3 +113,15 @@ def test_a_job_can_use_multiprocessing(tmp_path: Path) -> None:
     )
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert done.returncode == 0 and done.stdout == "[1, 2]\n", done.stderr
+
+
+def test_an_emulator_counts_only_when_enabled_with_the_fix_binary_flag(tmp_path: Path) -> None:
+    from builder.pipeline.emulation import emulator
+
+    entry = "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: {}\noffset 0\n"
+    (tmp_path / "qemu-aarch64").write_text(entry.format("PF"))
+    (tmp_path / "qemu-riscv64").write_text(entry.format("P"))  # opened late: not in a sandbox
+    (tmp_path / "qemu-s390x").write_text(entry.format("PF").replace("enabled", "disabled"))
+    found = {a: emulator(a, tmp_path) for a in ("aarch64", "riscv64", "s390x", "mips")}
+    assert found == {"aarch64": Path("/usr/libexec/qemu-binfmt/aarch64-binfmt-P"),
+                     "riscv64": None, "s390x": None, "mips": None}  # fmt: skip
