@@ -25,8 +25,8 @@ def _install(session: nox.Session, *extras: str) -> None:
 def build(session: nox.Session) -> None:
     """Build every recipe for every platform this machine can build; print a table."""
     _install(session)
-    # Debian packages named by recipes (libyaml-dev, libffi-dev, ...): installed when
-    # root, else the error says which apt-get command to run.
+    # Debian packages the host toolchain's builds need (none while every Linux platform
+    # compiles with zig): installed when root, else the error says which apt-get to run.
     session.run("ipwhl", "system-packages", "--install")
     session.run("ipwhl", "build", *session.posargs)
 
@@ -69,6 +69,13 @@ def reproduce(session: nox.Session) -> None:
     """Build the whole set twice, from empty stores, in two checkout paths; compare."""
     _install(session)
     session.run("python", str(ROOT / "tools" / "reproduce.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def reproduce_elsewhere(session: nox.Session) -> None:
+    """Build a subset here and in a Debian 13 chroot (debootstrap, as root); compare."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "elsewhere.py"), *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INPUTS = ("recipes", "platforms", "locks")
+INPUTS = ("recipes", "platforms", "locks", "libraries", "roots")
 
 
 def snapshot_inputs(base: Path) -> Path:
