@@ -14,6 +14,7 @@ lifecycles (builder/data/pythons.toml).
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Iterable
 
 from packaging.requirements import Requirement
@@ -323,6 +324,27 @@ def check_machine_traces(view: SetView) -> list[Problem]:
     return problems
 
 
+def check_glibc(view: SetView) -> list[Problem]:
+    """C071: no wheel needs a newer glibc than its platform's manylinux policy promises
+    (what a user of an older distribution would find only when the import fails)."""
+    problems = []
+    for wheel in sorted(view.wheels, key=lambda w: (w.filename, w.platform)):
+        platform = view.platforms.get(wheel.platform)
+        recipe = view.recipes.get(wheel.project)
+        policy = re.fullmatch(r"manylinux_(\d+)_(\d+)_\w+", platform.policy) if platform else None
+        if recipe is None or policy is None or platform is None:
+            continue
+        promised = (int(policy[1]), int(policy[2]))
+        if wheel.glibc > promised:
+            problems.append(recipe_problem(
+                recipe, "C071", "(wheel)",
+                f"{wheel.filename} needs glibc {wheel.glibc[0]}.{wheel.glibc[1]} on "
+                f"{platform.id}, which promises {platform.policy}",
+                f"rebuild it with the pinned toolchain (toolchain = \"zig\" in {platform.path})",
+            ))  # fmt: skip
+    return problems
+
+
 def check(
     view: SetView,
     platforms: Iterable[Platform] | None = None,
@@ -342,6 +364,7 @@ def check(
     problems += check_licenses(view, unchecked)
     problems += check_names(view)
     problems += check_machine_traces(view)
+    problems += check_glibc(view)
     built = built_platforms(view)
     unbuilt = [p.id for p in chosen if p.id not in built]
     if unbuilt:

@@ -32,6 +32,7 @@ class WheelFacts:
     provides_extra: tuple[str, ...] = ()
     license_files: tuple[str, ...] = ()
     machine_traces: tuple[str, ...] = ()  # what of the build machine its ELF files name
+    glibc: tuple[int, int] = (0, 0)  # the newest glibc symbol version it needs
 
     @property
     def project(self) -> str:

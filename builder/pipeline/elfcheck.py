@@ -8,6 +8,7 @@ such a wheel works only where that path exists and differs on every other machin
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection
 
 from builder.paths import DEFAULT_BUILD_ROOT
 
@@ -59,3 +61,23 @@ def machine_traces(wheel: Path, paths: Iterable[str]) -> list[str]:
             traces.append(f"{name}: not a readable ELF file ({e})")
         traces += [f"{name}: holds {n.decode()!r}" for n in needles if n in data]
     return traces
+
+
+def glibc_needed(wheel: Path) -> tuple[int, int]:
+    """The newest glibc symbol version any ELF file of the wheel asks for ((0, 0): none):
+    the oldest glibc the wheel can load on."""
+    newest = (0, 0)
+    for data in elf_members(wheel).values():
+        try:
+            sections = ELFFile(io.BytesIO(data)).iter_sections()
+            for section in sections:
+                if not isinstance(section, GNUVerNeedSection):
+                    continue
+                for _needed, versions in section.iter_versions():
+                    for version in versions:
+                        found = re.fullmatch(r"GLIBC_(\d+)\.(\d+)(?:\.\d+)?", version.name)
+                        if found:
+                            newest = max(newest, (int(found[1]), int(found[2])))
+        except ELFError:
+            continue  # machine_traces reports an unreadable file
+    return newest

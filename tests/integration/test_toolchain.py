@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from builder.pipeline.elfcheck import elf_members, machine_traces
+from builder.pipeline.elfcheck import elf_members, glibc_needed, machine_traces
 from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -50,6 +50,7 @@ def test_zig_builds_manylinux2014_wheels_the_same_anywhere(
         assert len(toolchain["zig-sha256"]) == 64
         wheel = first.store / "blobs" / str(record["wheel_sha256"])
         assert elf_members(wheel), project  # the extension is really there
+        assert (2, 2) <= glibc_needed(wheel) <= (2, 17), project  # what ipwhl check reads
         paths = [str(first.build_root), str(second.build_root), str(sdist_cache), home]
         assert machine_traces(wheel, paths) == [], project
 

@@ -343,3 +343,13 @@ def test_a_wheel_naming_its_build_machine_fails_once(tmp_path: Path) -> None:
     message = only(report, "C070")
     assert "RUNPATH /root/.pyenv/versions/3.12.1/lib" in message
     assert 'toolchain = "zig"' in message
+
+
+def test_a_wheel_needing_a_newer_glibc_than_its_policy_fails(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, recipe_doc("fast", pure=False))
+    tag = "cp312-cp312-manylinux_2_34_x86_64"
+    ok = WheelFacts(**{**wheel("fast", tag=tag).__dict__, "glibc": (2, 34)})
+    assert "C071" not in codes(check(view_of(farm, [ok])))
+    newer = WheelFacts(**{**wheel("fast", tag=tag).__dict__, "glibc": (2, 38)})
+    message = only(check(view_of(farm, [newer])), "C071")
+    assert "needs glibc 2.38 on linux-x86_64-cp312, which promises manylinux_2_34_x86_64" in message
