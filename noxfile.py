@@ -79,6 +79,13 @@ def reproduce_elsewhere(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_toolchain(session: nox.Session) -> None:
+    """Every compiled recipe built with the pinned zig and with the host's gcc; ratios."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "bench_toolchain.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Scheduling efficiency on all cores and per-job overhead over a bare `python -m build`."""
     _install(session)

@@ -1,0 +1,94 @@
+"""The pinned zig against this machine's gcc, in one run (`nox -s bench_toolchain`);
+prints a table, asserts nothing.
+
+The compiled recipes (or those named) are built on one platform from two empty stores:
+once as the platform file says (zig, manylinux2014, the farm's own libraries, each
+built once and counted in the first job that needs it), once with the platform switched
+to `toolchain = "host"` (gcc, manylinux_2_34, Debian's -dev packages). The same farm,
+interpreter, sdists and locks; only the toolchain differs. One job at a time, so that
+each job's time is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from builder.model.farm import load_farm
+
+ROOT = Path(__file__).resolve().parent.parent
+INPUTS = ("recipes", "platforms", "locks", "libraries", "roots")
+
+
+def _checkout(base: Path, platform: str, host: bool) -> Path:
+    checkout = base / ("checkout-host" if host else "checkout-zig")
+    for name in INPUTS:
+        shutil.copytree(ROOT / name, checkout / name)
+    if host:
+        path = checkout / "platforms" / f"{platform}.toml"
+        text = path.read_text().replace('toolchain = "zig"', 'toolchain = "host"')
+        path.write_text(text.replace("manylinux_2_17_", "manylinux_2_34_"))
+    return checkout
+
+
+def _run(
+    checkout: Path, base: Path, label: str, build: list[str]
+) -> tuple[float, dict[str, float]]:
+    store = base / f"store-{label}"
+    argv = [str(Path(sys.executable).parent / "ipwhl"), "--root", str(checkout), "build",
+            "--store", str(store), "--build-root", str(base / f"root-{label}"), "-j", "1",
+            *build]  # fmt: skip
+    print(f"==> {label}: {' '.join(build)}", flush=True)
+    started = time.monotonic()
+    out = subprocess.run(argv, check=False, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    print(f"==> {label}: exit {out.returncode} in {wall:.0f} s", flush=True)
+    # Each job's own time, as the build's report prints it ("built NAME@PLATFORM 12.3s").
+    times = {m[1]: float(m[2]) for m in re.finditer(r"^\s+built (\S+)@\S+\s+([\d.]+)s",
+                                                     out.stdout, re.MULTILINE)}  # fmt: skip
+    return wall, times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--platform", default="linux-x86_64-cp312")
+    parser.add_argument("recipes", nargs="*", help="default: every compiled recipe")
+    args = parser.parse_args()
+    farm = load_farm(ROOT)
+    names = args.recipes or sorted(
+        n for n, r in farm.recipes.items() if not r.pure and r.selects(args.platform)
+    )
+    build = [*names, "--platform", args.platform]
+    with tempfile.TemporaryDirectory(prefix="ipwhl-bench-toolchain-") as tmp:
+        base = Path(tmp)
+        zig_wall, zig = _run(_checkout(base, args.platform, False), base, "zig", build)
+        host = _checkout(base, args.platform, True)
+        # The recipes' Debian -dev packages, which the host toolchain links (as root).
+        ipwhl = str(Path(sys.executable).parent / "ipwhl")
+        subprocess.run([ipwhl, "--root", str(host), "system-packages", "--install"], check=True)
+        gcc_wall, gcc = _run(host, base, "gcc", build)
+    print(f"\n{'project':20} {'host gcc':>10} {'pinned zig':>11} {'zig/gcc':>8}")
+    for name in names:
+        a, b = gcc.get(name), zig.get(name)
+        ratio = f"{b / a:7.2f}x" if a and b else "-"
+        shown = [f"{t:8.1f} s" if t else "  failed" for t in (a, b)]
+        print(f"{name:20} {shown[0]:>10} {shown[1]:>11} {ratio:>8}")
+    print(f"\n{'whole run (wall, -j 1)':32} {gcc_wall:8.0f} s {zig_wall:8.0f} s "
+          f"{zig_wall / gcc_wall:7.2f}x")  # fmt: skip
+    both = [n for n in names if gcc.get(n) and zig.get(n)]
+    sum_gcc, sum_zig = sum(gcc[n] for n in both), sum(zig[n] for n in both)
+    if both:
+        print(f"{'jobs built by both (sum)':32} {sum_gcc:8.0f} s {sum_zig:8.0f} s "
+              f"{sum_zig / sum_gcc:7.2f}x")  # fmt: skip
+    print(f"{len(both)} of {len(names)} recipes built by both toolchains")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
