@@ -59,7 +59,7 @@ def describe(platform: Platform) -> dict[str, str]:
     found = {"version": version,
              "build": f"{package} {version} on roots/{root.name}.toml {root.sha256}"}  # fmt: skip
     if platform.arch != host.machine():  # its Python code runs emulated
-        found["emulator"] = emulation.describe(platform.arch)
+        found["build"] += f" under {emulation.describe(platform.arch)}"
     return found
 
 
