@@ -108,8 +108,21 @@ def reconstruct(tree: Path, manifest: dict[str, Any], work: Path) -> tuple[Path,
     return checkout, cache
 
 
-def rebuild(checkout: Path, cache: Path, store: Path, variation: Variation, log: Path) -> int:
-    """Run `ipwhl build` in a child process under the variation; stream its output."""
+def published_platforms(manifest: dict[str, Any]) -> list[str]:
+    """The platforms the tree has wheels for: those, and no other, are rebuilt."""
+    return sorted({p for entry in manifest["projects"].values() for p in entry["platforms"]})
+
+
+def rebuild(
+    checkout: Path,
+    cache: Path,
+    store: Path,
+    variation: Variation,
+    log: Path,
+    platforms: list[str] | None = None,
+) -> int:
+    """Run `ipwhl build` in a child process under the variation; stream its output.
+    `platforms`: only those (a tree's own; its platform files may name more)."""
     env = {k: v for k, v in os.environ.items() if k not in ("IPWHL_STORE",)}
     # HOME changes on purpose below; where this machine's interpreters live does not.
     env.setdefault("PYENV_ROOT", str(Path.home() / ".pyenv"))
@@ -120,6 +133,7 @@ def rebuild(checkout: Path, cache: Path, store: Path, variation: Variation, log:
         sys.executable, "-m", "builder", "--root", str(checkout), "build",
         "--store", str(store), "--cache", str(cache),
         "--build-root", str(variation.build_root), "-j", str(variation.jobs),
+        *(arg for pid in platforms or () for arg in ("--platform", pid)),
     ]  # fmt: skip
     if _uts_namespace_works():
         # A UTS namespace of its own: the hostname changes for this build only.

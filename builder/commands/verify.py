@@ -11,7 +11,14 @@ from pathlib import Path
 
 from builder.audit.explain import check_every_byte
 from builder.audit.status import summary, write_report
-from builder.audit.verify import Variation, Verdict, compare, rebuild, reconstruct
+from builder.audit.verify import (
+    Variation,
+    Verdict,
+    compare,
+    published_platforms,
+    rebuild,
+    reconstruct,
+)
 from builder.model.farm import load_farm
 from builder.options import add_source_options
 from builder.pipeline.backends import why_not_buildable
@@ -57,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         for key, value in variation.describe().items():
             print(f"    {key}: {value}", flush=True)
         store = work / "store"
-        rebuild(checkout, cache, store, variation, out / "rebuild.log")
+        rebuild(
+            checkout, cache, store, variation, out / "rebuild.log", published_platforms(manifest)
+        )
         if (store / "logs").is_dir():
             shutil.rmtree(out / "logs", ignore_errors=True)
             shutil.copytree(store / "logs", out / "logs")

@@ -98,3 +98,14 @@ def test_an_assembled_tree_is_explained_byte_for_byte_and_an_added_key_is_not(
     assert unexplained(tree, manifest, synthetic.farm) == [
         "manifest.json: differs from what its verified wheels and sources give"
     ]
+
+
+def test_verify_rebuilds_only_the_platforms_the_tree_has_wheels_for() -> None:
+    from builder.audit.verify import published_platforms
+
+    manifest = {"projects": {
+        "six": {"platforms": {"linux-x86_64-cp312": {}, "linux-x86_64-cp313": {}}},
+        "pyyaml": {"platforms": {"linux-x86_64-cp312": {}}},
+    }}  # fmt: skip
+    # Not every platform file the tree carries (aarch64 under qemu would be hours).
+    assert published_platforms(manifest) == ["linux-x86_64-cp312", "linux-x86_64-cp313"]
