@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ("recipes", "platforms", "locks", "libraries", "roots")
 CACHE = Path(os.environ.get("IPWHL_CACHE", Path.home() / ".cache" / "ipwhl"))
-SUBSET = ("markupsafe", "pyyaml", "msgpack", "cffi", "frozenlist", "ujson", "brotli", "pillow")
+# pycparser: cffi's test needs it at run time.
+SUBSET = ("markupsafe", "pyyaml", "msgpack", "cffi", "pycparser", "frozenlist", "ujson",
+          "brotli", "pillow")  # fmt: skip
 # What the farm needs in the chroot besides Debian's minimal base: its tools, and the
 # shared libraries pyenv's interpreters (bound in from here) link.
 PACKAGES = ("bubblewrap", "make", "pkgconf", "ca-certificates", "patch", "util-linux",
