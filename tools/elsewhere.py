@@ -11,7 +11,6 @@ pkg-config. Any difference is a reproducibility bug and fails the session.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -20,6 +19,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from reproduce import compare, records  # this directory's
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ("recipes", "platforms", "locks", "libraries", "roots")
@@ -50,14 +51,6 @@ def chroot_for(suite: str) -> Path:
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     partial.rename(target)
     return target
-
-
-def _records(store: Path) -> dict[tuple[str, str], str]:
-    wheels = {}
-    for record in sorted((store / "records").glob("*.json")):
-        data = json.loads(record.read_text())
-        wheels[(data["project"], data["platform"])] = data["wheel_sha256"]
-    return wheels
 
 
 def _ipwhl(checkout: Path, store: Path, build_root: Path, args: list[str]) -> list[str]:
@@ -116,17 +109,13 @@ def main() -> int:
             started = time.monotonic()
             code = subprocess.run(argv, check=False).returncode
             print(f"==> {label}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
-            results[label] = _records(base / f"store-{label}")
-    here, there = results["here"], results["there"]
-    keys = sorted(set(here) | set(there))
-    same = [k for k in keys if here.get(k) and here.get(k) == there.get(k)]
-    print(f"\n{'project':20} {'platform':22} {'this machine':18} {args.suite:18} result")
-    for key in keys:
-        a, b = here.get(key, "-"), there.get(key, "-")
-        result = "identical" if key in same else "DIFFERS"
-        print(f"{key[0]:20} {key[1]:22} {a[:16]:18} {b[:16]:18} {result}")
-    print(f"\n{len(same)} of {len(keys)} wheels identical on this machine and on {args.suite}")
-    return 0 if keys and len(same) == len(keys) else 1
+            results[label] = records(base / f"store-{label}")
+    return compare(
+        results["here"],
+        results["there"],
+        labels=("this machine", args.suite),
+        where=f"on this machine and on {args.suite}",
+    )
 
 
 if __name__ == "__main__":

@@ -47,11 +47,30 @@ def run_once(base: Path, inputs: Path, label: str, extra: list[str]) -> dict[tup
     started = time.monotonic()
     code = subprocess.run(argv, check=False).returncode
     print(f"==> run {label}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
+    return records(store)
+
+
+def records(store: Path) -> dict[tuple[str, str], str]:
+    """(project, platform) -> the sha256 of its wheel, from a store's records."""
     wheels = {}
     for record in sorted((store / "records").glob("*.json")):
         data = json.loads(record.read_text())
         wheels[(data["project"], data["platform"])] = data["wheel_sha256"]
     return wheels
+
+
+def compare(first: dict[tuple[str, str], str], second: dict[tuple[str, str], str], *,
+            labels: tuple[str, str], where: str) -> int:  # fmt: skip
+    """Print every wheel's two sha256s side by side; 0 when all are there and the same."""
+    keys = sorted(set(first) | set(second))
+    same = [k for k in keys if first.get(k) and first.get(k) == second.get(k)]
+    print(f"\n{'project':24} {'platform':22} {labels[0]:18} {labels[1]:18} result")
+    for key in keys:
+        a, b = first.get(key, "-"), second.get(key, "-")
+        result = "identical" if key in same else "DIFFERS"
+        print(f"{key[0]:24} {key[1]:22} {a[:16]:18} {b[:16]:18} {result}")
+    print(f"\n{len(same)} of {len(keys)} wheels identical {where}")
+    return 0 if keys and len(same) == len(keys) else 1
 
 
 def main() -> int:
@@ -66,15 +85,7 @@ def main() -> int:
         first = run_once(Path(tmp), inputs, "a", args.build_args)
         time.sleep(args.pause)
         second = run_once(Path(tmp), inputs, "b", args.build_args)
-    keys = sorted(set(first) | set(second))
-    same = [k for k in keys if first.get(k) and first.get(k) == second.get(k)]
-    print(f"\n{'project':24} {'platform':22} {'first':18} {'second':18} result")
-    for key in keys:
-        a, b = first.get(key, "-"), second.get(key, "-")
-        result = "identical" if key in same else "DIFFERS"
-        print(f"{key[0]:24} {key[1]:22} {a[:16]:18} {b[:16]:18} {result}")
-    print(f"\n{len(same)} of {len(keys)} wheels identical across two independent builds")
-    return 0 if keys and len(same) == len(keys) else 1
+    return compare(first, second, labels=("first", "second"), where="across two independent builds")
 
 
 if __name__ == "__main__":

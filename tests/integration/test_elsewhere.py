@@ -24,4 +24,4 @@ def test_wheels_built_on_debian_13_are_the_same_bytes(sdist_cache: Path) -> None
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "2 of 2 wheels identical on this machine and on trixie" in done.stdout
-    assert "markupsafe           linux-x86_64-cp312" in done.stdout
+    assert "markupsafe               linux-x86_64-cp312" in done.stdout
