@@ -35,6 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--store", type=Path, default=None, help="the local store")
     parser.add_argument("-j", "--jobs", type=int, default=None, help="parallel build jobs")
     parser.add_argument("--build-root", type=Path, default=None, help="see `ipwhl build`")
+    parser.add_argument(
+        "--platform", action="append", default=[], metavar="GLOB",
+        help="build only on these platforms (repeatable; default: every one buildable here)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,4 +83,4 @@ def run(args: argparse.Namespace) -> int:
         store=store_dir(root, args.store), cache=cache,
         build_root=args.build_root or DEFAULT_BUILD_ROOT, jobs=args.jobs or os.cpu_count() or 1,
     )  # fmt: skip
-    return exit_code(build_set(farm, written, [], run_settings, reporter))
+    return exit_code(build_set(farm, written, args.platform, run_settings, reporter))
