@@ -64,10 +64,17 @@ def library_inputs(
         "archive": library.archive,
         "depends": {name: depends[name] for name in library.depends},
         "toolchain": zig.describe(target),
+        # The wrappers' text, zig's path left out: a change to them rebuilds the library.
+        "wrappers": library_scripts("$ZIG", target),
     }
     if library.system is BuildSystem.CMAKE:
         found["cmake"] = toolchain.pinned_cmake().describe()
     return found
+
+
+def library_scripts(zig_binary: str, target: str) -> dict[str, str]:
+    """The wrappers a library's build runs: the compilers' and archivers', and zig's ld."""
+    return toolchain.wrapper_scripts(zig_binary, target) | toolchain.linker_script(zig_binary)
 
 
 def library_hash(
@@ -188,11 +195,12 @@ def _build(
             raise BuildError(f"{library.path}: source.subdir: no {library.subdir} in it",
                              fix="name its directory under the tarball's top")  # fmt: skip
     toolchain.write_wrappers(
-        work / "toolchain", toolchain.wrapper_scripts(str(tools.zig_binary), tools.target)
+        work / "toolchain", library_scripts(str(tools.zig_binary), tools.target)
     )
     flags = f"-O2 -fPIC -ffile-prefix-map={tree}=."  # PIC: it ends up inside an extension
     env = {
         **toolchain.compiler_env(work / "toolchain"),
+        "LD": str(work / "toolchain" / "bin" / "zig-ld"),
         "PATH": "/usr/bin:/bin",
         "HOME": str(work),
         "LC_ALL": "C",

@@ -157,6 +157,19 @@ def wrapper_scripts(zig_binary: str, zig_target: str) -> dict[str, str]:
     return scripts
 
 
+def linker_script(zig_binary: str) -> dict[str, str]:
+    """The `zig-ld` wrapper: zig's ld.lld, for the libraries' builds (pure). libtool's
+    configure looks for a GNU-compatible `ld` of its own; without LD it probes the
+    host's binutils, which a minimal system lacks and which are not an input."""
+    return {
+        "zig-ld": (
+            "#!/bin/sh\n"
+            "# Written by ipwhl: the pinned zig's linker.\n"
+            f'exec "{zig_binary}" ld.lld "$@"\n'
+        )
+    }
+
+
 def compiler_env(directory: Path) -> dict[str, str]:
     """CC, CXX, AR, RANLIB and LDSHARED naming the wrappers in `directory/bin`, and the
     job's own zig caches under `directory` (pure)."""
