@@ -345,6 +345,29 @@ def check_glibc(view: SetView) -> list[Problem]:
     return problems
 
 
+def check_cxx_runtime(view: SetView) -> list[Problem]:
+    """C072: a wheel that carries its own C++ runtime keeps that runtime's ABI to itself
+    (next to a PyPI wheel that uses the system's libstdc++, a shared `__cxa_throw` or
+    `typeinfo for std::exception` mixes two runtimes in one exception)."""
+    problems = []
+    seen = set()
+    for wheel in sorted(view.wheels, key=lambda w: w.filename):
+        recipe = view.recipes.get(wheel.project)
+        if recipe is None or not wheel.cxx_runtime or wheel.sha256 in seen:
+            continue
+        seen.add(wheel.sha256)
+        more = len(wheel.cxx_runtime) - 3
+        problems.append(recipe_problem(
+            recipe, "C072", "(wheel)",
+            f"{wheel.filename} shares its static C++ runtime's symbols: "
+            + "; ".join(wheel.cxx_runtime[:3]) + (f" (and {more} more)" if more > 0 else ""),
+            "build it with the pinned toolchain (toolchain = \"zig\" in its platform file), "
+            "whose libc++ is linked with hidden visibility; or link libstdc++ as a shared "
+            "library, as manylinux images do",
+        ))  # fmt: skip
+    return problems
+
+
 def check(
     view: SetView,
     platforms: Iterable[Platform] | None = None,
@@ -364,6 +387,7 @@ def check(
     problems += check_licenses(view, unchecked)
     problems += check_names(view)
     problems += check_machine_traces(view)
+    problems += check_cxx_runtime(view)
     problems += check_glibc(view)
     built = built_platforms(view)
     unbuilt = [p.id for p in chosen if p.id not in built]

@@ -33,6 +33,7 @@ class WheelFacts:
     license_files: tuple[str, ...] = ()
     machine_traces: tuple[str, ...] = ()  # what of the build machine its ELF files name
     glibc: tuple[int, int] = (0, 0)  # the newest glibc symbol version it needs
+    cxx_runtime: tuple[str, ...] = ()  # C++ runtime symbols it shares with the process
 
     @property
     def project(self) -> str:

@@ -17,7 +17,12 @@ from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
 from builder.model.policy import load_policy
 from builder.pipeline.collection import current
-from builder.pipeline.elfcheck import BUILD_MACHINE_PATHS, glibc_needed, machine_traces
+from builder.pipeline.elfcheck import (
+    BUILD_MACHINE_PATHS,
+    cxx_runtime_symbols,
+    glibc_needed,
+    machine_traces,
+)
 from builder.pipeline.sdistfacts import memo_path, sdist_facts
 from builder.pipeline.store import Record, Store
 
@@ -58,6 +63,7 @@ def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> Whe
         license_files=licenses,
         machine_traces=tuple(machine_traces(path, BUILD_MACHINE_PATHS)),
         glibc=glibc_needed(path),
+        cxx_runtime=tuple(cxx_runtime_symbols(path)),
     )
 
 

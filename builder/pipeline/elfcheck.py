@@ -17,6 +17,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
+from elftools.elf.sections import SymbolTableSection
 
 from builder.paths import DEFAULT_BUILD_ROOT
 
@@ -81,3 +82,50 @@ def glibc_needed(wheel: Path) -> tuple[int, int]:
         except ELFError:
             continue  # machine_traces reports an unreadable file
     return newest
+
+
+# The C++ runtime's own ABI: what libstdc++ and libc++abi both define. std:: outside
+# libc++'s versioned namespace (std::__1), the exception machinery and the unwinder.
+_CXX_RUNTIME = re.compile(r"_Z(?:T[ISV])?N?K?St(?!3__1)|_ZSt|__cxa_|__gxx_personality|_Unwind_")
+# glibc's, not the C++ runtime's, despite the prefix.
+_LIBC_CXA = frozenset(("__cxa_atexit", "__cxa_finalize", "__cxa_thread_atexit_impl"))
+_SHARED_RUNTIMES = ("libstdc++.so", "libc++.so", "libc++abi.so")
+
+
+def cxx_runtime_symbols(wheel: Path) -> list[str]:
+    """Symbols of the C++ runtime an ELF file that links no shared C++ runtime exports
+    or imports. A statically linked runtime must keep its ABI to itself: an
+    exported `__cxa_throw` or `typeinfo for std::exception` interposes with the
+    libstdc++ of every other extension in the process, and an imported one binds to
+    whichever runtime the process loaded first. libc++'s own std::__1 (a versioned
+    namespace libstdc++ never defines) and operator new/delete (malloc and free on
+    either side) may be shared."""
+    found = []
+    for name, data in sorted(elf_members(wheel).items()):
+        try:
+            elf = ELFFile(io.BytesIO(data))
+            dynamic = elf.get_section_by_name(".dynamic")
+            needed = [
+                str(getattr(tag, "needed", ""))
+                for tag in (dynamic.iter_tags() if isinstance(dynamic, DynamicSection) else ())
+                if tag.entry.d_tag == "DT_NEEDED"
+            ]
+            symbols = elf.get_section_by_name(".dynsym")
+            unwinder = any(n.startswith("libgcc_s.so") for n in needed)
+            if any(n.startswith(_SHARED_RUNTIMES) for n in needed):
+                continue  # one shared runtime for the whole process: what manylinux does
+            if not isinstance(symbols, SymbolTableSection):
+                continue
+            for symbol in symbols.iter_symbols():
+                if symbol["st_info"]["bind"] == "STB_LOCAL" or symbol.name in _LIBC_CXA:
+                    continue
+                if not _CXX_RUNTIME.match(symbol.name):
+                    continue
+                imported = symbol["st_shndx"] == "SHN_UNDEF"
+                if imported and symbol.name.startswith("_Unwind_") and unwinder:
+                    continue  # libgcc_s's unwinder, shared by C code too (pthread_cancel)
+                verb = "imports" if imported else "exports"
+                found.append(f"{name}: {verb} {symbol.name}")
+        except ELFError:
+            continue  # machine_traces reports an unreadable file
+    return found

@@ -353,3 +353,16 @@ def test_a_wheel_needing_a_newer_glibc_than_its_policy_fails(tmp_path: Path) -> 
     newer = WheelFacts(**{**wheel("fast", tag=tag).__dict__, "glibc": (2, 38)})
     message = only(check(view_of(farm, [newer])), "C071")
     assert "needs glibc 2.38 on linux-x86_64-cp312, which promises manylinux_2_34_x86_64" in message
+
+
+def test_a_wheel_sharing_its_static_cxx_runtime_fails_once(tmp_path: Path) -> None:
+    farm = farm_of(tmp_path, recipe_doc("fast", pure=False))
+    clean = wheel("fast", tag="cp312-cp312-manylinux_2_17_x86_64")
+    assert "C072" not in codes(check(view_of(farm, [clean])))
+    leaking = WheelFacts(**{**clean.__dict__, "cxx_runtime": (
+        "fast/_ext.so: exports __cxa_throw", "fast/_ext.so: exports _ZTISt9exception",
+        "fast/_ext.so: exports __gxx_personality_v0", "fast/_ext.so: imports __cxa_begin_catch",
+    )})  # fmt: skip
+    message = only(check(view_of(farm, [leaking])), "C072")
+    assert "exports __cxa_throw" in message and "(and 1 more)" in message
+    assert 'toolchain = "zig"' in message
