@@ -36,16 +36,17 @@ PACKAGES = ("bubblewrap", "make", "pkgconf", "ca-certificates", "patch", "util-l
 MIRROR = "http://deb.debian.org/debian"
 
 
-def chroot_for(suite: str) -> Path:
-    """A debootstrap chroot of `suite`, made once into the cache."""
+def chroot_for(suite: str, packages: tuple[str, ...] = PACKAGES) -> Path:
+    """A debootstrap chroot of `suite` with `packages`, made once into the cache (it
+    appears under its name only when complete)."""
     target = CACHE / "chroots" / suite
-    if (target / "usr" / "bin" / "bwrap").is_file():
+    if target.is_dir():
         return target
     if shutil.which("debootstrap") is None:
         sys.exit("debootstrap is missing: apt-get install debootstrap (as root)")
     partial = target.with_name(f".{suite}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", suite,
+    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite,
             str(partial), MIRROR]  # fmt: skip
     print(f"==> {' '.join(argv)}", flush=True)
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)

@@ -12,6 +12,7 @@ import os
 import select
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,11 +61,15 @@ def _exclusive(job_directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _failed(stage: str, error: Exception, start: float) -> Failed:
+def _failed(stage: str, error: Exception, start: float, log: Path | None = None) -> Failed:
     seconds = time.monotonic() - start
     if isinstance(error, IpwhlError):
         return Failed(stage=stage, message=error.message, fix=error.fix, seconds=seconds)
-    # A bug or an OS error in one job must not stop the others.
+    # A bug or an OS error in one job must not stop the others; its traceback goes to
+    # the log the message asks to be reported with.
+    if log is not None and log.parent.is_dir():
+        with log.open("a") as handle:
+            handle.write("".join(traceback.format_exception(error)))
     return Failed(
         stage=stage,
         message=f"{type(error).__name__}: {error}",
@@ -103,7 +108,7 @@ def _run_build(task: BuildTask) -> Built | Failed:
             seconds=time.monotonic() - start,
         )
     except Exception as e:
-        return _failed("repair" if isinstance(e, RepairError) else stage, e, start)
+        return _failed("repair" if isinstance(e, RepairError) else stage, e, start, log)
     finally:
         if log.exists():
             store.publish_log(log, project=job.recipe.name, platform=job.platform.id)
@@ -133,7 +138,7 @@ def _run_test(task: TestTask) -> Tested | Failed:
         error = WheelTestError(e.message, fix=e.fix or "fix the recipe's [test] section")
         return _failed("test", error, start)
     except Exception as e:
-        return _failed("test", e, start)
+        return _failed("test", e, start, log)
     finally:
         if log.exists():
             store.publish_log(log, project=job.recipe.name, platform=job.platform.id)
