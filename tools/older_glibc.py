@@ -129,10 +129,11 @@ def main() -> int:
     python = cpython_in(chroot, minor)
     farm = load_farm(ROOT)
     with tempfile.TemporaryDirectory(prefix="ipwhl-older-", dir=ROOT.parent) as tmp:
-        tree = Path(tmp) / "tree"
+        out = Path(tmp) / "public"
         subprocess.run([sys.executable, "-m", "builder", "--root", str(ROOT), "assemble",
-                        "--store", str(args.store), "--platform", args.platform,
-                        "--out", str(tree)], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+                        "--store", str(args.store), "--platform", args.platform, "--no-car",
+                        "--out", str(out)], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        tree = out / "tree"
         manifest = json.loads((tree / "manifest.json").read_text())
         wheels = {name: entry["version"] for name, entry in manifest["projects"].items()
                   if args.platform in entry["platforms"]}  # fmt: skip

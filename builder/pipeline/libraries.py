@@ -151,11 +151,15 @@ def _built(
     if archive.is_file():
         return archive
     archive.parent.mkdir(parents=True, exist_ok=True)
-    # One build per library and target at a time, across jobs and runs.
-    with (archive.parent / f".{key}.lock").open("w") as handle:
+    builds = cache / "library-builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    # One build per library and target at a time, across jobs, runs and stores: the
+    # work directory is the cache's, at a fixed path (seen: a second farm sharing the
+    # cache removed it under a running build).
+    with (builds / f".{key}.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         if not archive.is_file():
-            work = cache / "library-builds" / key
+            work = builds / key
             try:
                 reset_dir(work)
                 # Its dependencies, already built (they come first), unpacked for it.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,14 @@ def _provide(store: Path, sysroot: Path, cache: Path, log: Path) -> dict[str, st
 def test_libraries_with_dependencies_build_alone_and_link_statically(
     tmp_path: Path, sdist_cache: Path
 ) -> None:
-    first = _provide(tmp_path / "a", tmp_path / "sysroot", sdist_cache, tmp_path / "a.log")
-    second = _provide(tmp_path / "elsewhere" / "b", tmp_path / "b-sysroot", sdist_cache,
-                      tmp_path / "b.log")  # fmt: skip
+    # Two stores sharing one cache, at once: each build waits for the other's, whose work
+    # directory is the cache's.
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(_provide, tmp_path / "a", tmp_path / "sysroot", sdist_cache,
+                        tmp_path / "a.log")  # fmt: skip
+        b = pool.submit(_provide, tmp_path / "elsewhere" / "b", tmp_path / "b-sysroot",
+                        sdist_cache, tmp_path / "b.log")  # fmt: skip
+        first, second = a.result(), b.result()
     archives = {p.name: p.read_bytes() for p in (tmp_path / "a" / "libraries").glob("*.tar")}
     again = {
         p.name: p.read_bytes() for p in (tmp_path / "elsewhere" / "b" / "libraries").glob("*.tar")
