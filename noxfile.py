@@ -79,6 +79,14 @@ def reproduce_elsewhere(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def older_glibc(session: nox.Session) -> None:
+    """Install and test every project of the store's set on Debian 11 (glibc 2.31), in a
+    debootstrap chroot with a CPython built there (as root)."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "older_glibc.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench_toolchain(session: nox.Session) -> None:
     """Every compiled recipe built with the pinned zig and with the host's gcc; ratios."""
     _install(session)

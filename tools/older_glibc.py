@@ -11,7 +11,7 @@ the tree too) and its recipe's test runs: imports, compiled imports, commands. B
 own python3.9 is tried as well: the set builds no cp39 any more, so only what is pure
 and allows 3.9 can install there, and the table says so.
 
-    python tools/older_glibc.py --store STORE [--platform linux-x86_64-cp311] [PROJECT ...]
+    python tools/older_glibc.py [--store STORE] [--platform linux-x86_64-cp311] [PROJECT ...]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from elsewhere import CACHE, ROOT, chroot_for, in_chroot  # this directory's
 
 sys.path.insert(0, str(ROOT))
 from builder.model.farm import load_farm
+from builder.paths import store_dir
 from builder.pipeline.fetch import fetch_by_hash
 
 SUITE = "bullseye"
@@ -40,11 +41,17 @@ SUITE = "bullseye"
 PACKAGES = ("build-essential", "zlib1g-dev", "libffi-dev", "libssl-dev", "libbz2-dev",
             "liblzma-dev", "libsqlite3-dev", "uuid-dev", "ca-certificates", "python3",
             "python3-pip", "python3-venv")  # fmt: skip
-# CPython by minor version: Debian's orig tarballs, from its pool (bookworm's 3.11).
+# CPython by minor version: Debian's orig tarballs, from its pool (bookworm's 3.11,
+# trixie's 3.13). A project asking for a newer micro (soupsieve: >=3.11.5) cannot
+# install on 3.11.2, whatever its glibc.
 CPYTHON = {
     "3.11": (
         "http://deb.debian.org/debian/pool/main/p/python3.11/python3.11_3.11.2.orig.tar.gz",
         "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849",
+    ),
+    "3.13": (
+        "http://deb.debian.org/debian/pool/main/p/python3.13/python3.13_3.13.5.orig.tar.xz",
+        "93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640",
     ),
 }
 
@@ -116,7 +123,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, required=True, help="a store holding the set")
+    parser.add_argument("--store", type=Path, default=store_dir(ROOT, None),
+                        help="a store holding the set (default: the farm's)")  # fmt: skip
     parser.add_argument("--platform", default="linux-x86_64-cp311")
     parser.add_argument("--suite", default=SUITE)
     parser.add_argument("projects", nargs="*", help="only these (default: all in the tree)")
