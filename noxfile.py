@@ -88,7 +88,7 @@ def older_glibc(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench_toolchain(session: nox.Session) -> None:
-    """Every compiled recipe built with the pinned zig and with the host's gcc; ratios."""
+    """The whole set built with the pinned zig and with the host's gcc; per-job ratios."""
     _install(session)
     session.run("python", str(ROOT / "tools" / "bench_toolchain.py"), *session.posargs)
 
