@@ -49,6 +49,9 @@ def _run(
     out = subprocess.run(argv, check=False, capture_output=True, text=True)
     wall = time.monotonic() - started
     print(f"==> {label}: exit {out.returncode} in {wall:.0f} s", flush=True)
+    # A failed job's first lines: why, so that a "failed" cell below is explained.
+    for failed in re.finditer(r"^\s+failed \S+.*\n(?:\s{4}\S.*\n){1,2}", out.stdout, re.MULTILINE):
+        print(failed[0], end="")
     # Each job's own time, as the build's report prints it ("built NAME@PLATFORM 12.3s").
     times = {m[1]: float(m[2]) for m in re.finditer(r"^\s+built (\S+)@\S+\s+([\d.]+)s",
                                                      out.stdout, re.MULTILINE)}  # fmt: skip
