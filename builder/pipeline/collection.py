@@ -16,6 +16,8 @@ from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
+from builder.pipeline import toolchain
+from builder.pipeline.libraries import library_hash
 from builder.pipeline.plan import build_platform
 from builder.pipeline.store import Record, Store
 
@@ -53,6 +55,29 @@ def _is_current_build(record: Record, recipe: Recipe, lock_lines: set[str] | Non
     )
 
 
+def _links_current_libraries(
+    record: Record, recipe: Recipe, platform: Platform, farm: Farm
+) -> bool:
+    """A wheel that links the farm's libraries is current only with their current input
+    hashes: a library file changed is a recipe changed. A route that links none of them
+    (the host's gcc, cibuildwheel) names none and is judged by its bytes, like any
+    other toolchain."""
+    described = record.inputs.get("toolchain")
+    linked = (
+        {k.removeprefix("library "): v for k, v in described.items() if k.startswith("library ")}
+        if isinstance(described, dict)
+        else {}
+    )
+    if not linked:
+        return True
+    zig, target = toolchain.pinned_zig(), toolchain.target(platform)
+    return linked == {
+        name: library_hash(farm.libraries, name, zig, target)
+        for name in recipe.libraries
+        if name in farm.libraries
+    }
+
+
 def current(farm: Farm, store: Store) -> Collection:
     by_job: dict[tuple[str, str], list[Record]] = {}
     for record in store.records():
@@ -87,7 +112,12 @@ def current(farm: Farm, store: Store) -> Collection:
                 ]
             else:
                 lines = _lock_lines(farm, platform, locks)
-                candidates = [r for r in candidates if _is_current_build(r, recipe, lines)]
+                candidates = [
+                    r
+                    for r in candidates
+                    if _is_current_build(r, recipe, lines)
+                    and _links_current_libraries(r, recipe, platform, farm)
+                ]
             shas = sorted({r.wheel_sha256 for r in candidates})
             if not candidates:
                 missing[key] = "not built from the current recipe, platform and lock"

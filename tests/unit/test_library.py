@@ -13,7 +13,11 @@ from builder.errors import InputError
 from builder.model.farm import load_farm
 from builder.model.library import BuildSystem, closure, load_libraries
 from builder.model.tomlfields import Collector
-from builder.pipeline.libraries import deterministic_tar, finding, pkg_config_file
+from builder.pipeline import toolchain
+from builder.pipeline.collection import current
+from builder.pipeline.inputs import input_hash
+from builder.pipeline.libraries import deterministic_tar, finding, library_hash, pkg_config_file
+from builder.pipeline.store import Record, Store
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, write
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,3 +175,43 @@ def test_the_pkg_config_file_of_a_sources_library_is_found_in_the_sysroot(
         f"-L{tmp_path}/sysroot/ipwhl/zlib/lib",
         "-lz",
     ]
+
+
+def test_a_wheel_linking_a_changed_library_is_no_longer_current(tmp_path: Path) -> None:
+    """Seen: two records of cffi, before and after libffi's build changed, were both
+    taken as current, and the store could not say which wheel was the set's."""
+    platform = "linux-x86_64-cp312"
+    root = make_farm(
+        tmp_path / "farm",
+        {"demo-ext": recipe_doc("demo-ext", pure=False, libraries=["libdemo"])},
+        {platform: platform_doc(platform, pure=True, toolchain="zig",
+                                policy="manylinux_2_17_x86_64")},
+    )  # fmt: skip
+    write(root / "libraries" / "libdemo.toml",
+          GOOD.format(sha="0" * 64, system="autotools", extra=""))  # fmt: skip
+    farm = load_farm(root)
+    recipe, plat = farm.recipes["demo-ext"], farm.platforms[platform]
+    store = Store(root=tmp_path / "store")
+    now = library_hash(farm.libraries, "libdemo", toolchain.pinned_zig(), "x86_64-linux-gnu.2.17")
+
+    def record(library: str, wheel: bytes) -> Record:
+        (tmp_path / "wheel").write_bytes(wheel)
+        inputs = {"recipe": recipe.file_sha256, "platform": plat.file_sha256, "kind": "build",
+                  "sdist": recipe.sha256, "patches": {}, "build-requirements": [],
+                  "toolchain": {"zig": "0.17.0", "library libdemo": library}}  # fmt: skip
+        made = Record(project="demo-ext", version="1.0.0", platform=platform,
+                      input_hash=input_hash(inputs), inputs=inputs, wheel="demo_ext.whl",
+                      wheel_sha256=store.put_file(tmp_path / "wheel"), wheel_size=len(wheel),
+                      built_on=platform, network_isolated=True, tests=())  # fmt: skip
+        store.put_record(made)
+        return made
+
+    record("f" * 64, b"linked the old libdemo")
+    new = record(now, b"linked the current libdemo")
+    assert current(farm, store).wheels[("demo-ext", platform)] == new
+    # Changing the library file makes the newer record stale too.
+    (root / "libraries" / "libdemo.toml").write_text(
+        GOOD.format(sha="1" * 64, system="autotools", extra="")
+    )
+    missing = current(load_farm(root), store).missing
+    assert missing[("demo-ext", platform)].startswith("not built from the current")
