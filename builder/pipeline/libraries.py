@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import io
 import os
+import platform as platform_module
 import shutil
 import tarfile
 from collections.abc import Mapping
@@ -65,16 +66,22 @@ def library_inputs(
         "depends": {name: depends[name] for name in library.depends},
         "toolchain": zig.describe(target),
         # The wrappers' text, zig's path left out: a change to them rebuilds the library.
-        "wrappers": library_scripts("$ZIG", target),
+        # The build machine's arch neither: its helpers never reach the archive.
+        "wrappers": library_scripts("$ZIG", target, "$BUILD_MACHINE"),
     }
     if library.system is BuildSystem.CMAKE:
         found["cmake"] = toolchain.pinned_cmake().describe()
     return found
 
 
-def library_scripts(zig_binary: str, target: str) -> dict[str, str]:
-    """The wrappers a library's build runs: the compilers' and archivers', and zig's ld."""
-    return toolchain.wrapper_scripts(zig_binary, target) | toolchain.linker_script(zig_binary)
+def library_scripts(zig_binary: str, target: str, machine: str) -> dict[str, str]:
+    """The wrappers a library's build runs: the compilers' and archivers', zig's ld, and
+    a compiler for the build machine's own helper programs."""
+    return (
+        toolchain.wrapper_scripts(zig_binary, target)
+        | toolchain.linker_script(zig_binary)
+        | toolchain.build_machine_script(zig_binary, machine)
+    )
 
 
 def library_hash(
@@ -198,13 +205,17 @@ def _build(
         if not tree.is_dir():
             raise BuildError(f"{library.path}: source.subdir: no {library.subdir} in it",
                              fix="name its directory under the tarball's top")  # fmt: skip
-    toolchain.write_wrappers(
-        work / "toolchain", library_scripts(str(tools.zig_binary), tools.target)
-    )
+    scripts = library_scripts(str(tools.zig_binary), tools.target, platform_module.machine())
+    toolchain.write_wrappers(work / "toolchain", scripts)
+    build_cc = str(work / "toolchain" / "bin" / "zig-build-cc")
     flags = f"-O2 -fPIC -ffile-prefix-map={tree}=."  # PIC: it ends up inside an extension
     env = {
         **toolchain.compiler_env(work / "toolchain"),
         "LD": str(work / "toolchain" / "bin" / "zig-ld"),
+        # autoconf's name, and the two freetype's and others' makefiles read.
+        "CC_FOR_BUILD": build_cc,
+        "BUILD_CC": build_cc,
+        "CC_BUILD": build_cc,
         "PATH": "/usr/bin:/bin",
         "HOME": str(work),
         "LC_ALL": "C",

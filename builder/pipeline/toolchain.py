@@ -170,6 +170,19 @@ def linker_script(zig_binary: str) -> dict[str, str]:
     }
 
 
+def build_machine_script(zig_binary: str, machine: str) -> dict[str, str]:
+    """The `zig-build-cc` wrapper: zig's clang for the machine the build runs on (pure).
+    A cross build compiles helper programs it runs itself (freetype's apinames) with
+    CC_FOR_BUILD; the host's cc would need the host's headers, which are hidden."""
+    return {
+        "zig-build-cc": (
+            "#!/bin/sh\n"
+            "# Written by ipwhl: the pinned zig, for the build machine.\n"
+            f'exec "{zig_binary}" cc -target {machine}-linux-gnu.2.17 -mcpu=baseline "$@"\n'
+        )
+    }
+
+
 def compiler_env(directory: Path) -> dict[str, str]:
     """CC, CXX, AR, RANLIB and LDSHARED naming the wrappers in `directory/bin`, and the
     job's own zig caches under `directory` (pure)."""
