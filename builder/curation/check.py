@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
@@ -302,26 +302,37 @@ def check_interpreters(view: SetView, today: datetime.date) -> list[Problem]:
     return problems
 
 
-def check_machine_traces(view: SetView) -> list[Problem]:
-    """C070: no ELF file of any wheel names a search path or a path of the machine that
-    built it (such a wheel differs on every other machine, or works only on this one)."""
+def _elf_findings(
+    view: SetView, code: str, found: Callable[[WheelFacts], tuple[str, ...]], what: str, fix: str
+) -> list[Problem]:
+    """One problem per distinct wheel whose ELF files `found` something in: the first
+    three findings, and how many more."""
     problems = []
     seen = set()
     for wheel in sorted(view.wheels, key=lambda w: w.filename):
         recipe = view.recipes.get(wheel.project)
-        if recipe is None or not wheel.machine_traces or wheel.sha256 in seen:
+        findings = found(wheel)
+        if recipe is None or not findings or wheel.sha256 in seen:
             continue
         seen.add(wheel.sha256)
-        shown = "; ".join(wheel.machine_traces[:3])
-        more = len(wheel.machine_traces) - 3
+        more = len(findings) - 3
         problems.append(recipe_problem(
-            recipe, "C070", "(wheel)",
-            f"{wheel.filename} names its build machine: {shown}"
+            recipe, code, "(wheel)",
+            f"{wheel.filename} {what}: " + "; ".join(findings[:3])
             + (f" (and {more} more)" if more > 0 else ""),
-            "build it with the pinned toolchain (toolchain = \"zig\" in its platform file); "
-            "a path that stays comes from the sdist's build: strip it with build.env flags",
+            fix,
         ))  # fmt: skip
     return problems
+
+
+def check_machine_traces(view: SetView) -> list[Problem]:
+    """C070: no ELF file of any wheel names a search path or a path of the machine that
+    built it (such a wheel differs on every other machine, or works only on this one)."""
+    return _elf_findings(
+        view, "C070", lambda w: w.machine_traces, "names its build machine",
+        "build it with the pinned toolchain (toolchain = \"zig\" in its platform file); "
+        "a path that stays comes from the sdist's build: strip it with build.env flags",
+    )  # fmt: skip
 
 
 def check_glibc(view: SetView) -> list[Problem]:
@@ -349,23 +360,12 @@ def check_cxx_runtime(view: SetView) -> list[Problem]:
     """C072: a wheel that carries its own C++ runtime keeps that runtime's ABI to itself
     (next to a PyPI wheel that uses the system's libstdc++, a shared `__cxa_throw` or
     `typeinfo for std::exception` mixes two runtimes in one exception)."""
-    problems = []
-    seen = set()
-    for wheel in sorted(view.wheels, key=lambda w: w.filename):
-        recipe = view.recipes.get(wheel.project)
-        if recipe is None or not wheel.cxx_runtime or wheel.sha256 in seen:
-            continue
-        seen.add(wheel.sha256)
-        more = len(wheel.cxx_runtime) - 3
-        problems.append(recipe_problem(
-            recipe, "C072", "(wheel)",
-            f"{wheel.filename} shares its static C++ runtime's symbols: "
-            + "; ".join(wheel.cxx_runtime[:3]) + (f" (and {more} more)" if more > 0 else ""),
-            "build it with the pinned toolchain (toolchain = \"zig\" in its platform file), "
-            "whose libc++ is linked with hidden visibility; or link libstdc++ as a shared "
-            "library, as manylinux images do",
-        ))  # fmt: skip
-    return problems
+    return _elf_findings(
+        view, "C072", lambda w: w.cxx_runtime, "shares its static C++ runtime's symbols",
+        "build it with the pinned toolchain (toolchain = \"zig\" in its platform file), "
+        "whose libc++ is linked with hidden visibility; or link libstdc++ as a shared "
+        "library, as manylinux images do",
+    )  # fmt: skip
 
 
 def check(
