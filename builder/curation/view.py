@@ -20,6 +20,7 @@ from builder.pipeline.collection import current
 from builder.pipeline.elfcheck import (
     BUILD_MACHINE_PATHS,
     cxx_runtime_symbols,
+    elf_members,
     glibc_needed,
     machine_traces,
 )
@@ -51,6 +52,7 @@ def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> Whe
             and n.rsplit("/", 1)[1].upper().startswith(_LICENSE_NAMES)
         )
     )
+    elf = elf_members(path)  # read once for the three ELF checks
     return WheelFacts(
         filename=filename,
         sha256=sha256,
@@ -61,9 +63,9 @@ def wheel_facts(path: Path, *, filename: str, sha256: str, platform: str) -> Whe
         requires_python=meta.requires_python or "",
         provides_extra=meta.provides_extra,
         license_files=licenses,
-        machine_traces=tuple(machine_traces(path, BUILD_MACHINE_PATHS)),
-        glibc=glibc_needed(path),
-        cxx_runtime=tuple(cxx_runtime_symbols(path)),
+        machine_traces=tuple(machine_traces(elf, BUILD_MACHINE_PATHS)),
+        glibc=glibc_needed(elf),
+        cxx_runtime=tuple(cxx_runtime_symbols(elf)),
     )
 
 

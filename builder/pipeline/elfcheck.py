@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
@@ -41,12 +41,18 @@ def elf_members(wheel: Path) -> dict[str, bytes]:
     return found
 
 
-def machine_traces(wheel: Path, paths: Iterable[str]) -> list[str]:
+def _members(wheel: Path | Mapping[str, bytes]) -> Mapping[str, bytes]:
+    """A wheel's ELF files: read from the wheel, or as already read by the caller, which
+    then unpacks each wheel once for every check."""
+    return elf_members(wheel) if isinstance(wheel, Path) else wheel
+
+
+def machine_traces(wheel: Path | Mapping[str, bytes], paths: Iterable[str]) -> list[str]:
     """RPATH and RUNPATH entries of every ELF file, and every occurrence of one of
     `paths` (the build root, home directories, toolchain locations) in its bytes."""
     needles = [p.encode() for p in paths if p]
     traces = []
-    for name, data in sorted(elf_members(wheel).items()):
+    for name, data in sorted(_members(wheel).items()):
         try:
             elf = ELFFile(io.BytesIO(data))
             for section in elf.iter_sections():
@@ -64,11 +70,11 @@ def machine_traces(wheel: Path, paths: Iterable[str]) -> list[str]:
     return traces
 
 
-def glibc_needed(wheel: Path) -> tuple[int, int]:
+def glibc_needed(wheel: Path | Mapping[str, bytes]) -> tuple[int, int]:
     """The newest glibc symbol version any ELF file of the wheel asks for ((0, 0): none):
     the oldest glibc the wheel can load on."""
     newest = (0, 0)
-    for data in elf_members(wheel).values():
+    for data in _members(wheel).values():
         try:
             sections = ELFFile(io.BytesIO(data)).iter_sections()
             for section in sections:
@@ -92,7 +98,7 @@ _LIBC_CXA = frozenset(("__cxa_atexit", "__cxa_finalize", "__cxa_thread_atexit_im
 _SHARED_RUNTIMES = ("libstdc++.so", "libc++.so", "libc++abi.so")
 
 
-def cxx_runtime_symbols(wheel: Path) -> list[str]:
+def cxx_runtime_symbols(wheel: Path | Mapping[str, bytes]) -> list[str]:
     """Symbols of the C++ runtime an ELF file that links no shared C++ runtime exports
     or imports. A statically linked runtime must keep its ABI to itself: an
     exported `__cxa_throw` or `typeinfo for std::exception` interposes with the
@@ -101,7 +107,7 @@ def cxx_runtime_symbols(wheel: Path) -> list[str]:
     namespace libstdc++ never defines) and operator new/delete (malloc and free on
     either side) may be shared."""
     found = []
-    for name, data in sorted(elf_members(wheel).items()):
+    for name, data in sorted(_members(wheel).items()):
         try:
             elf = ELFFile(io.BytesIO(data))
             dynamic = elf.get_section_by_name(".dynamic")
