@@ -331,18 +331,18 @@ class Importer:
 
     def _needs_sharding(self, items: list[tuple[bytes, DagRef]], links: list[bytes]) -> bool:
         threshold = self.profile.hamt_threshold
-        if threshold == 0:
-            return False
         # Every entry counts, sub-directories included (kubo >= 0.40), and only a size
         # strictly above the threshold shards. (kubo 0.43 strays from its own rule in
         # one band: a directory holding sub-directories within ~len(name) + 2 bytes
         # above the threshold flips between HAMT and basic while MFS flushes it; see
         # test_kubo_quirk_subdirectories_just_over_threshold.)
+        return threshold != 0 and self._directory_size(items, links) > threshold
+
+    def _directory_size(self, items: list[tuple[bytes, DagRef]], links: list[bytes]) -> int:
+        """The size the profile compares with its HAMT threshold."""
         if self.profile.hamt_size_estimation is SizeEstimation.LINKS:
-            size = sum(len(name) + len(ref.cid.binary) for name, ref in items)
-        else:
-            size = len(_DIRECTORY_DATA) + sum(map(len, links))
-        return size > threshold
+            return sum(len(name) + len(ref.cid.binary) for name, ref in items)
+        return len(_DIRECTORY_DATA) + sum(map(len, links))
 
     def _shard(self, keyed: list[tuple[int, bytes, DagRef]], depth: int) -> DagRef:
         bits = self._hamt_bits

@@ -15,13 +15,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from builder.ipfs.car import BlockStore, write_dag_car
 from builder.ipfs.dagpb import DataType, decode_dagpb, decode_unixfs
-from builder.ipfs.multiformats import Cid
-from builder.ipfs.unixfs import CidProfile, Importer, get_profile
+from builder.ipfs.multiformats import DAG_PB, Cid
+from builder.ipfs.unixfs import CidProfile, DagRef, Importer, get_profile
 from tests.kubo import KuboRepo, init_repo, running_daemon
 
 pytestmark = pytest.mark.kubo
@@ -299,6 +299,43 @@ def _lay_out(path: Path, node: object, seed: int) -> None:
         path.write_bytes(random.Random(seed).randbytes(node))
 
 
+def _in_kubo_quirk_band(root: Path, profile: CidProfile) -> bool:
+    """Whether a directory below root holds sub-directories and has a size near the
+    threshold, where kubo's answer varies between runs (see
+    test_kubo_quirk_subdirectories_just_over_threshold; a random tree hit it in CI)."""
+    blocks: dict[Cid, bytes] = {}
+    sizes: list[tuple[list[tuple[bytes, DagRef]], int]] = []
+
+    class Keep:
+        def put(self, cid: Cid, block: bytes) -> None:
+            blocks[cid] = block
+
+    class Recording(Importer):
+        def _needs_sharding(self, items: list[tuple[bytes, DagRef]], links: list[bytes]) -> bool:
+            sizes.append((items, self._directory_size(items, links)))
+            return super()._needs_sharding(items, links)
+
+    def is_directory(ref: DagRef) -> bool:
+        if ref.cid.codec != DAG_PB:  # a raw leaf
+            return False
+        data = decode_dagpb(blocks[ref.cid]).data
+        return data is not None and decode_unixfs(data).type in (
+            DataType.DIRECTORY,
+            DataType.HAMT_SHARD,
+        )
+
+    Recording(profile=profile, sink=Keep()).add_path(root)
+    for items, size in sizes:
+        # Kubo's replacements count a HAMT prefix ("00") and drop one name or link: a
+        # margin of the longest name plus a whole link covers both directions.
+        margin = max((len(n) for n, _ in items), default=0) + 2 + 48
+        if abs(size - profile.hamt_threshold) <= margin and any(
+            is_directory(ref) for _, ref in items
+        ):
+            return True
+    return False
+
+
 @pytest.mark.parametrize("name", PROFILES)
 @settings(
     max_examples=25,
@@ -318,6 +355,7 @@ def test_random_trees(
     except OSError as e:  # a name this filesystem refuses (e.g. too long in bytes)
         pytest.skip(f"filesystem refused a generated name: {e}")
     try:
+        assume(not _in_kubo_quirk_band(root, _tiny(name)))
         assert_same_cid(tiny_repos[name], root, _tiny(name))
     finally:
         shutil.rmtree(root)
