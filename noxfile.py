@@ -53,7 +53,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lock(session: nox.Session) -> None:
-    """Refresh locks/: every build requirement of every recipe, pinned with hashes."""
+    """Refresh locks/<recipe>/: each recipe's build requirements, pinned with hashes per
+    interpreter (`nox -s lock -- NAME ...` for some recipes)."""
     _install(session)
     session.run("ipwhl", "build-lock", *session.posargs)
 

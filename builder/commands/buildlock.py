@@ -1,4 +1,5 @@
-"""`ipwhl build-lock`: refresh locks/ from every recipe's build requirements."""
+"""`ipwhl build-lock [NAME ...]`: refresh locks/<recipe>/ from each recipe's build
+requirements (default: every recipe)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from builder.report import Reporter
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("build-lock", help=__doc__)
+    parser.add_argument("projects", nargs="*", help="only these recipes (default: all)")
     add_cache_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     reporter = Reporter()
     farm = load_farm(Path(args.root).absolute())
-    count, interpreters = refresh_locks(farm, cache_path(args), reporter)
-    reporter.console.print(f"{count} build requirements locked for {interpreters} interpreters")
+    done = refresh_locks(farm, cache_path(args), reporter, args.projects)
+    for path in done.removed:
+        reporter.console.print(f"removed {path.relative_to(farm.root)}")
+    reporter.console.print(f"{done.files} locks written for {done.recipes} recipes")
     return 0

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         for line in found.broken:
             print(f"broken: {line} (not met by {done.new})")
         print(
-            "next: `nox -s lock` if its build requirements changed, then "
+            f"next: `ipwhl build-lock {name}` if its build requirements changed, then "
             f"`ipwhl build {' '.join([name, *found.build, *found.runtime])}`"
         )
     return 1 if found.broken else 0

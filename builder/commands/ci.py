@@ -136,7 +136,7 @@ def _config(root: Path, args: argparse.Namespace) -> int:
     cache = cache_path(args)
     facts = sdist_facts(fetch_sdist(recipe, cache), recipe.sha256, cache)
     job = Job(recipe=recipe, platform=platform)
-    lock = read_lock(farm.locks / f"{platform.interpreter}.txt")
+    lock = read_lock(farm.lock_path(recipe.name, platform.interpreter))
     out = (args.out or cache / "ci" / platform.id / recipe.name).absolute()
     out.mkdir(parents=True, exist_ok=True)
     constraints = out / "constraints.txt"

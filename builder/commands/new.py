@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     reporter = Reporter()
     farm = load_farm(root)  # with the new recipes
-    refresh_locks(farm, cache, reporter)
+    refresh_locks(farm, cache, reporter, written)
     run_settings = settings(
         store=store_dir(root, args.store), cache=cache,
         build_root=args.build_root or DEFAULT_BUILD_ROOT, jobs=args.jobs or os.cpu_count() or 1,

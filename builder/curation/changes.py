@@ -18,7 +18,7 @@ from builder.curation.bump import build_dependents
 from builder.curation.view import build_requires as read_build_requires
 from builder.errors import CurationError, IpwhlError
 from builder.model.farm import Farm
-from builder.model.lock import FRONTEND, Lock, read_lock
+from builder.model.lock import FRONTEND, Lock, apply_overrides, read_lock
 from builder.pipeline.plan import Job, plan_jobs
 
 
@@ -55,7 +55,7 @@ def _old_lock(root: Path, rev: str, path: str) -> Lock | None:
     shown = _git(root, "show", f"{rev}:{path}")
     if shown.returncode != 0:
         return None
-    tmp = root / "locks" / f".plan-{path.rsplit('/', 1)[-1]}"
+    tmp = root / "locks" / f".plan-{path.replace('/', '-')}"
     try:
         tmp.write_text(shown.stdout)
         return read_lock(tmp)
@@ -92,14 +92,16 @@ def affected(farm: Farm, files: list[str], rev: str, cache: Path) -> Change:
             for name, recipe in farm.recipes.items():
                 if pid in farm.platforms and recipe.selects(pid):
                     add(name, {pid}, f"platform {pid} changed")
-        elif parts[0] == "locks" and path.endswith(".txt"):
-            interpreter = parts[1][:-4]
+        elif parts[0] == "locks" and len(parts) == 3 and parts[1] in farm.recipes:
+            if parts[2] == "overrides.txt" or not parts[2].endswith(".txt"):
+                continue  # the recipe's own change says it; the lock shows the effect
             if build_requires is None:
                 build_requires = read_build_requires(farm, cache)
             _lock_changes(
                 farm,
                 root_rev=(farm.root, rev, path),
-                interpreter=interpreter,
+                name=parts[1],
+                interpreter=parts[2][:-4],
                 build_requires=build_requires,
                 add=add,
             )
@@ -113,45 +115,55 @@ def _lock_changes(
     farm: Farm,
     *,
     root_rev: tuple[Path, str, str],
+    name: str,
     interpreter: str,
     build_requires: Mapping[str, tuple[str, ...] | None],
     add: Callable[[str, set[str], str], None],
 ) -> None:
-    """Recipes whose locked build requirements changed pins on this interpreter."""
+    """The platforms of `interpreter` where the recipe's locked build requirements
+    changed pins."""
     root, rev, path = root_rev
     try:
         new = read_lock(root / path)
     except IpwhlError:
         return
-    old = _old_lock(root, rev, path)
+    # Before locks were per recipe, one lock per interpreter held every recipe's pins.
+    old = _old_lock(root, rev, path) or _old_lock(root, rev, f"locks/{interpreter}.txt")
     old_lines = {p.line() for p in old.pins.values()} if old else set()
     changed = {n for n, p in new.pins.items() if p.line() not in old_lines}
-    platforms = [p for p in farm.platforms.values() if p.interpreter == interpreter]
-    for name, recipe in farm.recipes.items():
-        texts = build_requires.get(name)
-        depends = {canonicalize_name(d) for d in recipe.depends}
-        for platform in (p for p in platforms if recipe.selects(p.id)):
-            if texts is None:
-                hit = True  # sdist not at hand: rebuild rather than guess
+    recipe = farm.recipes[name]
+    texts = build_requires.get(name)
+    depends = {canonicalize_name(d) for d in recipe.depends}
+    for platform in farm.platforms.values():
+        if platform.interpreter != interpreter or not recipe.selects(platform.id):
+            continue
+        if texts is None:
+            hit = True  # sdist not at hand: rebuild rather than guess
+        else:
+            # The requirements a build on this platform installs, as the build picks
+            # them: overrides applied, markers evaluated, the set's own build
+            # dependencies left out.
+            env = platform.marker_environment()
+            reqs = apply_overrides(
+                [Requirement(t) for t in [*texts, *recipe.requires, FRONTEND]],
+                [Requirement(t) for t in recipe.overrides],
+            )
+            reqs = [
+                r
+                for r in reqs
+                if canonicalize_name(r.name) not in depends
+                and (r.marker is None or r.marker.evaluate(env))
+            ]
+            try:
+                pins = new.closure(reqs, who=name)
+            except IpwhlError:
+                hit = True  # `ipwhl check` reports it; the build will fail loudly
             else:
-                # The requirements a build on this platform installs, as the build
-                # picks them: markers evaluated, the set's own build dependencies left out.
-                env = platform.marker_environment()
-                reqs = [Requirement(t) for t in [*texts, *recipe.requires, FRONTEND]]
-                reqs = [
-                    r
-                    for r in reqs
-                    if canonicalize_name(r.name) not in depends
-                    and (r.marker is None or r.marker.evaluate(env))
-                ]
-                try:
-                    pins = new.closure(reqs, who=name)
-                except IpwhlError:
-                    hit = True  # `ipwhl check` reports it; the build will fail loudly
-                else:
-                    hit = any(p.name in changed for p in pins)
-            if hit:
-                add(name, {platform.id}, f"locks/{interpreter}.txt pins changed")
+                hit = any(p.name in changed for p in pins)
+        if hit:
+            # A pure wheel is built once: every platform that reuses it follows.
+            where = {p for p in farm.platforms if recipe.selects(p)} if recipe.pure else set()
+            add(name, {platform.id} | where, f"{path} pins changed")
 
 
 def jobs_for(farm: Farm, change: Change, globs: list[str]) -> list[Job]:

@@ -36,6 +36,7 @@ from builder.curation.facts import (
 from builder.curation.licenses import license_ids
 from builder.errors import LockError, Problem
 from builder.model import pythons
+from builder.model.lock import apply_overrides
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
 
@@ -152,29 +153,29 @@ def check_build_requirements(view: SetView, unchecked: list[str]) -> list[Proble
     problems: list[Problem] = []
     no_sdist = []
     failing: dict[tuple[str, str, str], list[str]] = {}
-    for interpreter, lock in sorted(view.locks.items()):
+    for (name, interpreter), lock in sorted(view.locks.items()):
         if lock is None:
             problems.append(
                 Problem(
                     code="C030",
-                    file=view.locks_dir / f"{interpreter}.txt",
+                    file=view.locks_dir / name / f"{interpreter}.txt",
                     field="(file)",
-                    message=f"no build lock for {interpreter}",
-                    fix="run `nox -s lock` (ipwhl build-lock) and commit locks/",
+                    message=f"no build lock of {name} for {interpreter}",
+                    fix=f"run `ipwhl build-lock {name}` and commit locks/{name}/",
                 )
             )
     for recipe in sorted(view.recipes.values(), key=lambda r: r.name):
         from_sdist = view.build_requires.get(recipe.name)
         if from_sdist is None:
             no_sdist.append(recipe.name)
-        texts = [*(from_sdist or ()), *recipe.requires]
+        asked = [Requirement(t) for t in (*(from_sdist or ()), *recipe.requires)]
+        asked = apply_overrides(asked, [Requirement(t) for t in recipe.overrides])
         for interpreter, platform in _interpreters(recipe, view).items():
-            lock = view.locks.get(interpreter)
+            lock = view.locks.get((recipe.name, interpreter))
             if lock is None:
                 continue
             wanted = []
-            for text in texts:
-                req = Requirement(text)
+            for req in asked:
                 if canonicalize_name(req.name) in recipe.depends:
                     continue  # built by the farm first, not taken from the lock
                 if req.marker is None or evaluate(str(req.marker), platform, ""):
@@ -186,7 +187,7 @@ def check_build_requirements(view: SetView, unchecked: list[str]) -> list[Proble
                 text = e.message.split(": ", 1)[-1].replace(str(lock.path), "{lock}")
                 failing.setdefault((recipe.name, text, e.fix), []).append(interpreter)
     for (name, text, fix), interpreters in failing.items():
-        locks = ", ".join(f"locks/{i}.txt" for i in sorted(interpreters, key=interp_key))
+        locks = ", ".join(f"locks/{name}/{i}.txt" for i in sorted(interpreters, key=interp_key))
         problems.append(
             recipe_problem(
                 view.recipes[name], "C031", "build.requires", text.replace("{lock}", locks), fix

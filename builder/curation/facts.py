@@ -43,13 +43,13 @@ class WheelFacts:
 @dataclass(frozen=True, kw_only=True)
 class SetView:
     """Everything the gates look at. `build_requires` is None for a project whose sdist
-    is not at hand; `locks` maps an interpreter tag to its lock, None when absent."""
+    is not at hand; `locks` maps (recipe, interpreter tag) to its lock, None when absent."""
 
     recipes: Mapping[str, Recipe]
     platforms: Mapping[str, Platform]
     wheels: tuple[WheelFacts, ...]
     build_requires: Mapping[str, tuple[str, ...] | None]
-    locks: Mapping[str, Lock | None]
+    locks: Mapping[tuple[str, str], Lock | None]
     locks_dir: Path
     allowlist: Allowlist
     keep: frozenset[str] = frozenset()  # policy.toml's [python] keep: lines past their end

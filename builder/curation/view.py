@@ -106,12 +106,15 @@ def gather(farm: Farm, store: Store, cache: Path) -> SetView:
         wheels.append(
             WheelFacts(**{**base.__dict__, "platform": platform_id, "filename": record.wheel})
         )
-    locks: dict[str, Lock | None] = {}
-    for interpreter in sorted({p.interpreter for p in farm.platforms.values()}):
-        try:
-            locks[interpreter] = read_lock(farm.locks / f"{interpreter}.txt")
-        except IpwhlError:
-            locks[interpreter] = None
+    locks: dict[tuple[str, str], Lock | None] = {}
+    for recipe in farm.recipes.values():
+        for interpreter in farm.lock_interpreters(recipe):
+            try:
+                locks[(recipe.name, interpreter)] = read_lock(
+                    farm.lock_path(recipe.name, interpreter)
+                )
+            except IpwhlError:
+                locks[(recipe.name, interpreter)] = None
     return SetView(
         recipes=farm.recipes,
         platforms=farm.platforms,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from builder.errors import InputError
 from builder.model.library import Library, load_libraries
-from builder.model.platform import BackendName, Platform, ToolchainName, load_platforms
+from builder.model.platform import OS, BackendName, Platform, ToolchainName, load_platforms
 from builder.model.recipe import Recipe, load_recipes
 from builder.model.root import ROOTS_DIR, debian_arch, load_root
 from builder.model.tomlfields import Collector
@@ -26,6 +26,26 @@ class Farm:
     @property
     def locks(self) -> Path:
         return self.root / "locks"
+
+    def lock_path(self, recipe: str, interpreter: str) -> Path:
+        """The build lock of one recipe for one interpreter: each recipe resolves its
+        own build environment, so two recipes may need conflicting versions."""
+        return self.locks / recipe / f"{interpreter}.txt"
+
+    def lock_interpreters(self, recipe: Recipe) -> dict[str, Platform]:
+        """interpreter tag -> the Linux platform its lock is compiled for, for every
+        interpreter `recipe` is built with (a pure recipe: the pure platform's alone).
+        A rooted platform speaks first: uv asks its interpreter for markers, since uv
+        cannot pretend to be PyPy; macOS and Windows builds use the same lock."""
+        chosen = [self.pure_platform] if recipe.pure else [
+            p for p in self.platforms.values() if recipe.selects(p.id)
+        ]  # fmt: skip
+        interpreters = {p.interpreter for p in chosen}
+        found: dict[str, Platform] = {}
+        for platform in sorted(self.platforms.values(), key=lambda p: (not p.root, p.id)):
+            if platform.os is OS.LINUX and platform.interpreter in interpreters:
+                found.setdefault(platform.interpreter, platform)
+        return dict(sorted(found.items()))
 
     def host_packages(self, platforms: Iterable[Platform] | None = None) -> list[str]:
         """The Debian packages the host toolchain's builds need: those of every recipe

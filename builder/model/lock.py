@@ -1,9 +1,11 @@
-"""Build locks: every build requirement of every recipe, pinned with hashes, per interpreter.
+"""Build locks: each recipe's build requirements, pinned with hashes, per interpreter.
 
-`locks/build-requirements.in` is the union of the recipes' `[build-system] requires`
-(read from their sdists) and their `build.requires`; `locks/<cpXY>.txt` is uv's
-compilation of it for one interpreter. A job installs only the closure of its own
-requirements, so the subset it used (not the whole file) is an input of its build.
+`locks/<recipe>/requirements.in` is what the recipe's sdist asks for (`[build-system]
+requires`), its `build.requires` and the frontend; `locks/<recipe>/<cpXY>.txt` is uv's
+compilation of it for one interpreter, with the recipe's `build.overrides` applied
+(`locks/<recipe>/overrides.txt`). Each recipe resolves alone, so two recipes may need
+conflicting versions of a backend. A job installs the closure of its own requirements
+from its lock, and that closure is an input of its build.
 """
 
 from __future__ import annotations
@@ -54,14 +56,13 @@ class Lock:
             if pin is None:
                 raise LockError(
                     f"{who}: build requirement {str(req)!r} is not in {self.path}",
-                    fix="run `nox -s lock` to add it (it reads every recipe's sdist)",
+                    fix=f"refresh the recipe's lock: `ipwhl build-lock {self.path.parent.name}`",
                 )
             if req.specifier and not req.specifier.contains(pin.version, prereleases=True):
                 raise LockError(
                     f"{who}: build requirement {str(req)!r} is not met by the lock's "
                     f"{pin.name}=={pin.version} ({self.path})",
-                    fix="run `nox -s lock`; if two recipes need conflicting versions, "
-                    "add a pin to recipe build.requires that both accept",
+                    fix=f"refresh the recipe's lock: `ipwhl build-lock {self.path.parent.name}`",
                 )
             wanted.add(name)
         # A pin belongs to the closure when something in the closure required it.
@@ -100,7 +101,9 @@ class _Reading:
 def read_lock(path: Path) -> Lock:
     """Parse a `uv pip compile --generate-hashes` output with its `# via` annotations."""
     if not path.is_file():
-        raise LockError(f"no build lock {path}", fix="run `nox -s lock`")
+        raise LockError(
+            f"no build lock {path}", fix=f"run `ipwhl build-lock {path.parent.name}` and commit it"
+        )
     readings: list[_Reading] = []
     in_via = False
     for raw in path.read_text().splitlines():
@@ -129,7 +132,7 @@ def read_lock(path: Path) -> Lock:
         if not pin.hashes:
             raise LockError(
                 f"{path}: {pin.name} has no hashes",
-                fix="run `nox -s lock` (it compiles with --generate-hashes)",
+                fix=f"run `ipwhl build-lock {path.parent.name}` (it compiles with hashes)",
             )
     return Lock(path=path, pins=pins)
 
@@ -177,12 +180,27 @@ def parse_requirements(lines: list[str], *, who: str) -> list[Requirement]:
     return parsed
 
 
+def apply_overrides(
+    requirements: list[Requirement], overrides: list[Requirement]
+) -> list[Requirement]:
+    """What a build asks for once a recipe's overrides stand in for everything else
+    asked of their projects, as uv's --override applied them to the lock."""
+    replaced = {canonicalize_name(r.name) for r in overrides}
+    return [r for r in requirements if canonicalize_name(r.name) not in replaced] + overrides
+
+
 def compile_lock(
-    requirements_in: Path, out: Path, *, python_version: str, uv: str, python: Path | None = None
+    requirements_in: Path,
+    out: Path,
+    *,
+    python_version: str,
+    uv: str,
+    python: Path | None = None,
+    overrides: Path | None = None,
 ) -> None:
     """Compile `requirements_in` for one interpreter with uv, hashes included: for
     `python` (an interpreter uv can start) when given, else for any CPython of that
-    version on Linux."""
+    version on Linux. Pins already in `out` are kept where they still fit."""
     target = ["--python", str(python)]
     if python is None:
         target = [
@@ -200,6 +218,7 @@ def compile_lock(
             "--generate-hashes",
             "--no-header",
             *target,
+            *(["--override", str(overrides)] if overrides else []),
             "--output-file",
             str(out),
             str(requirements_in.name),
@@ -213,5 +232,6 @@ def compile_lock(
         raise LockError(
             f"uv cannot compile {requirements_in} for Python {python_version}:\n"
             f"{result.stderr.strip()}",
-            fix="two recipes need conflicting build requirements; pin one in build.requires",
+            fix="the recipe's build requirements conflict: replace one with "
+            "build.overrides, or pin a version that fits in build.requires",
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, is_normalized_name
 from packaging.version import InvalidVersion, Version
 
@@ -57,6 +58,7 @@ BUILD_KEYS = {
     "system-packages",
     "libraries",
     "requires",
+    "overrides",
     "depends",
     "platforms",
     "source-date-epoch",
@@ -90,6 +92,9 @@ class Recipe:
     system_packages: tuple[str, ...] = ()  # what the host toolchain links against
     libraries: tuple[str, ...] = ()  # libraries/<name>.toml the zig toolchain links against
     requires: tuple[str, ...] = ()
+    # Replace what the sdist asks for a project, wherever the build environment needs it
+    # (uv's --override): a too-old or too-tight pin upstream, without a patch.
+    overrides: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ("*",)
     source_date_epoch: int | None = None
@@ -309,6 +314,19 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             continue
         commands.append(argv)
     requires = build.str_list("requires")
+    overrides = build.str_list("overrides")
+    for key, texts in (("requires", requires), ("overrides", overrides)):
+        for i, text in enumerate(texts):
+            try:
+                Requirement(text)
+            except InvalidRequirement as e:
+                collector.add(
+                    code="R023",
+                    file=path,
+                    field=f"build.{key}[{i}]",
+                    message=f"{text!r} is not a requirement: {e}",
+                    fix='write a PEP 508 requirement, e.g. "setuptools>=70"',
+                )
     depends = build.str_list("depends")
     for i, dep in enumerate(depends):
         if not is_normalized_name(dep):
@@ -353,6 +371,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         system_packages=build.str_list("system-packages"),
         libraries=build.str_list("libraries"),
         requires=requires,
+        overrides=overrides,
         depends=depends,
         platforms=build.str_list("platforms") or ("*",),
         source_date_epoch=epoch,

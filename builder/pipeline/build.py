@@ -186,6 +186,10 @@ def apply_patches(recipe: Recipe, source: Path, *, log: Path, env: dict[str, str
 def frontend_argv(recipe: Recipe) -> list[str]:
     """pypa/build's arguments, in the build venv's interpreter, without the paths."""
     argv = ["-m", "build", "--wheel", "--no-isolation"]
+    if recipe.overrides:
+        # The environment is the lock's, overrides applied; build would hold it against
+        # what the sdist asks for and refuse exactly what the recipe replaced.
+        argv.append("--skip-dependency-check")
     return argv + [f"--config-setting={key}={value}" for key, value in recipe.config_settings]
 
 

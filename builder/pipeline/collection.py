@@ -1,7 +1,7 @@
 """The collection: for each recipe and platform, the one stored wheel that is current.
 
 A record is current when it was made from the recipe, platform file, sdist and patches
-as they are now, with build requirements the current lock still pins. This needs no
+as they are now, with build requirements the recipe's current lock still pins. This needs no
 interpreter, so records built elsewhere (CI runners of other OSes) are selected the
 same way as ours. Two current records with different wheels for one (project,
 platform) is an error, never a silent choice.
@@ -10,6 +10,7 @@ platform) is an error, never a silent choice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from builder.errors import IpwhlError
 from builder.model.farm import Farm
@@ -32,15 +33,16 @@ class Collection:
 
 
 def _lock_lines(
-    farm: Farm, platform: Platform, cache: dict[str, set[str] | None]
+    farm: Farm, recipe: Recipe, platform: Platform, cache: dict[Path, set[str] | None]
 ) -> set[str] | None:
-    if platform.interpreter not in cache:
+    path = farm.lock_path(recipe.name, platform.interpreter)
+    if path not in cache:
         try:
-            lock: Lock | None = read_lock(farm.locks / f"{platform.interpreter}.txt")
+            lock: Lock | None = read_lock(path)
         except IpwhlError:
             lock = None
-        cache[platform.interpreter] = {p.line() for p in lock.pins.values()} if lock else None
-    return cache[platform.interpreter]
+        cache[path] = {p.line() for p in lock.pins.values()} if lock else None
+    return cache[path]
 
 
 def _is_current_build(record: Record, recipe: Recipe, lock_lines: set[str] | None) -> bool:
@@ -84,7 +86,7 @@ def current(farm: Farm, store: Store) -> Collection:
         by_job.setdefault((record.project, record.platform), []).append(record)
     wheels: dict[tuple[str, str], Record] = {}
     missing: dict[tuple[str, str], str] = {}
-    locks: dict[str, set[str] | None] = {}
+    locks: dict[Path, set[str] | None] = {}
     pure = farm.pure_platform
     every = list(farm.platforms.values())
     for recipe in sorted(farm.recipes.values(), key=lambda r: r.name):
@@ -111,7 +113,7 @@ def current(farm: Farm, store: Store) -> Collection:
                     if source is not None and r.inputs.get("wheel") == source.wheel_sha256
                 ]
             else:
-                lines = _lock_lines(farm, platform, locks)
+                lines = _lock_lines(farm, recipe, platform, locks)
                 candidates = [
                     r
                     for r in candidates

@@ -62,15 +62,16 @@ class _Run:
     staged: dict[str, str] = field(default_factory=dict)  # key -> sha it staged
     outside: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     tests: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> what ran
-    locks: dict[str, Lock | IpwhlError] = field(default_factory=dict)
+    locks: dict[Path, Lock | IpwhlError] = field(default_factory=dict)
 
-    def lock_for(self, interpreter: str) -> Lock:
-        if interpreter not in self.locks:
+    def lock_for(self, job: Job) -> Lock:
+        path = self.farm.lock_path(job.recipe.name, job.platform.interpreter)
+        if path not in self.locks:
             try:
-                self.locks[interpreter] = read_lock(self.farm.locks / f"{interpreter}.txt")
+                self.locks[path] = read_lock(path)
             except IpwhlError as e:
-                self.locks[interpreter] = e
-        found = self.locks[interpreter]
+                self.locks[path] = e
+        found = self.locks[path]
         if isinstance(found, IpwhlError):
             raise found
         return found
@@ -295,7 +296,7 @@ def _prepare(job: Job, run: _Run, schedule: Schedule) -> None:
                 backend=backend,
                 sdist=facts,
                 sdist_sha256=job.recipe.sha256,
-                lock=run.lock_for(job.platform.interpreter),
+                lock=run.lock_for(job),
                 depends=depends,
                 build_root=run.settings.build_root,
                 isolate_network=run.isolate,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from builder.model.library import Library
-from builder.model.lock import FRONTEND, Lock, Pin, parse_requirements
+from builder.model.lock import FRONTEND, Lock, Pin, apply_overrides, parse_requirements
 from builder.pipeline import normalize
 from builder.pipeline.backends import Backend
 from builder.pipeline.normalize import ZIP_EPOCH
@@ -49,10 +49,11 @@ def locked_pins(job: Job, facts: SdistFacts, lock: Lock) -> tuple[Pin, ...]:
     evaluated for its platform) and the frontend, with everything they need."""
     who = f"{job.recipe.path}"
     requires = [*facts.build_requires, *job.recipe.requires, FRONTEND]
+    overrides = parse_requirements(list(job.recipe.overrides), who=who)
     env = job.platform.marker_environment()
     wanted = [
         r
-        for r in parse_requirements(requires, who=who)
+        for r in apply_overrides(parse_requirements(requires, who=who), overrides)
         if r.marker is None or r.marker.evaluate(env)
     ]
     return tuple(lock.closure(wanted, who=who))
@@ -87,6 +88,8 @@ def build_inputs(
         "interpreter": "" if recipe.pure else interpreter["build"],
         "interpreter-version": interpreter["version"],
         "build-requirements": [pin.line() for pin in pins],
+        # Only when set: a recipe without overrides keeps the inputs it always had.
+        **({"build-overrides": list(recipe.overrides)} if recipe.overrides else {}),
         "build-depends": dict(sorted(depends.items())),
         "build-root": str(build_root),
         "source-date-epoch": epoch,

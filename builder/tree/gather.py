@@ -10,12 +10,11 @@ from builder.errors import AssembleError
 from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.platform import Platform
-from builder.model.policy import POLICY
 from builder.model.recipe import Recipe
 from builder.pipeline.collection import Collection
 from builder.pipeline.store import Store
 from builder.tree.model import FileSource, Inputs, Sources, Wheel
-from builder.tree.upstream import upstream_changes
+from builder.tree.upstream import farm_file_paths, upstream_changes
 
 
 def select_platforms(farm: Farm, globs: Iterable[str] = ()) -> list[Platform]:
@@ -120,19 +119,7 @@ def gather(
             sdist=_find_sdist(recipe, store, sdist_cache),
         )
     missing = {k: why for k, why in collection.missing.items() if k[1] in chosen}
-    farm_files = {
-        f"{kind}/{path.name}": path.read_bytes()
-        for kind, directory in (
-            ("platforms", farm.root / "platforms"),
-            ("locks", farm.locks),
-            ("libraries", farm.root / "libraries"),
-            ("roots", farm.root / "roots"),
-        )
-        for path in sorted(directory.iterdir() if directory.is_dir() else ())
-        if path.is_file() and not path.name.startswith(".")
-    }
-    if (farm.root / POLICY).is_file():
-        farm_files[POLICY] = (farm.root / POLICY).read_bytes()
+    farm_files = {r: (farm.root / r).read_bytes() for r in farm_file_paths(farm.root)}
     farm_files |= _library_sources(farm, wheels.values(), sdist_cache)
     status_files = {}
     if status is not None:

@@ -65,17 +65,26 @@ def local_projects(farm: Farm) -> dict[str, str]:
     }
 
 
-def local_farm_files(root: Path) -> dict[str, str]:
-    found = {}
+def farm_file_paths(root: Path) -> list[str]:
+    """The farm's files besides its recipes, relative to `root`: what a published tree
+    carries under _sources/_farm/ (locks/ holds a directory per recipe). Hidden files
+    are work in progress (a lock being written), never published."""
+    found = []
     for kind in FARM_KINDS:
         base = root / kind
-        paths = [base] if base.is_file() else sorted(base.iterdir()) if base.is_dir() else []
+        paths = [base] if base.is_file() else sorted(base.rglob("*")) if base.is_dir() else []
         for path in paths:
-            if path.is_file() and not path.name.startswith("."):
-                found[path.relative_to(root).as_posix()] = hashlib.sha256(
-                    path.read_bytes()
-                ).hexdigest()
+            relative = path.relative_to(root)
+            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                found.append(relative.as_posix())
     return found
+
+
+def local_farm_files(root: Path) -> dict[str, str]:
+    return {
+        relative: hashlib.sha256((root / relative).read_bytes()).hexdigest()
+        for relative in farm_file_paths(root)
+    }
 
 
 def dumps(upstream: Upstream) -> str:

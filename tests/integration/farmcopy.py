@@ -52,9 +52,18 @@ class FarmCopy:
             found[(data["project"], data["platform"])] = data["wheel_sha256"]
         return found
 
-    def write_recipe(self, name: str, text: str) -> Path:
+    def write_recipe(self, name: str, text: str, *, locks_of: str | None = "coverage") -> Path:
+        """A recipe of the test's own, with the build locks of a real recipe that asks
+        for the same (coverage's sdist asks for plain setuptools, as generated sdists
+        do, and is locked for every interpreter), or none."""
         path = self.root / "recipes" / f"{name}.toml"
         path.write_text(text)
+        if locks_of is None:
+            return path
+        locks = self.root / "locks" / name
+        locks.mkdir(parents=True, exist_ok=True)
+        for lock in (REPO / "locks" / locks_of).glob("*.txt"):
+            shutil.copy(lock, locks)
         return path
 
 
@@ -66,7 +75,8 @@ def make_farm(base: Path, recipes: list[str], *, cache: Path) -> FarmCopy:
     for name in recipes:
         shutil.copy(REPO / "recipes" / f"{name}.toml", root / "recipes")
     shutil.copytree(REPO / "platforms", root / "platforms")
-    shutil.copytree(REPO / "locks", root / "locks")
+    for name in recipes:
+        shutil.copytree(REPO / "locks" / name, root / "locks" / name)
     shutil.copytree(REPO / "libraries", root / "libraries")
     shutil.copytree(REPO / "roots", root / "roots")
     return FarmCopy(root=root, store=base / "store", build_root=base / "build-root", cache=cache)

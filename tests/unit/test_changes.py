@@ -3,6 +3,7 @@ platforms it touches, the jobs and the plan document. git runs for real in tmp_p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -199,15 +200,19 @@ PINS = {"build": "1.2.2", "packaging": "24.2", "pyproject-hooks": "1.2.0",
 VIA = {"packaging": "build", "pyproject-hooks": "build"}
 
 
-def lock_farm(tmp_path: Path, requires: dict[str, list[str]]) -> tuple[Farm, str, Path]:
-    """The farm in a git repository with a committed locks/cp312.txt, and the build
-    requirements each recipe's sdist declares (memoized in the cache, as `view` keeps
-    them); a recipe missing from `requires` has no sdist at hand."""
+def lock_farm(
+    tmp_path: Path, requires: dict[str, list[str]], *, shared: bool = False
+) -> tuple[Farm, str, Path]:
+    """The farm in a git repository with every recipe's committed locks/<name>/cp312.txt
+    (with `shared`, the one locks/cp312.txt of old instead), and the build requirements
+    each recipe's sdist declares (memoized in the cache, as `view` keeps them); a recipe
+    missing from `requires` has no sdist at hand."""
     farm = farm_of(tmp_path)
     cache = tmp_path / "cache"
     for name, texts in requires.items():
         remember(cache, sha_of(name), SdistFacts(newest_mtime=0, build_requires=tuple(texts)))
-    write(tmp_path / "locks" / "cp312.txt", lock_text(PINS, VIA))
+    for name in [""] if shared else farm.recipes:
+        write(farm.locks / name / "cp312.txt", lock_text(PINS, VIA))
     write(tmp_path / ".gitignore", "cache/\n")
     git(tmp_path, "init", "-q")
     return farm, commit_all(tmp_path, "base"), cache
@@ -217,35 +222,54 @@ SETUPTOOLS = ["setuptools>=61"]
 FLIT = ["flit_core>=3.2,<4"]
 
 
-def test_a_lock_change_rebuilds_recipes_whose_locked_closure_moved(tmp_path: Path) -> None:
+def relock(farm: Farm, name: str, pins: dict[str, str]) -> str:
+    write(farm.locks / name / "cp312.txt", lock_text(pins, VIA))
+    return f"locks/{name}/cp312.txt"
+
+
+def test_a_lock_change_rebuilds_the_recipe_where_its_locked_closure_moved(
+    tmp_path: Path,
+) -> None:
     # patched has no sdist at hand.
     requires = {"base": SETUPTOOLS, "mid": FLIT, "top": FLIT, "linux-only": FLIT, "purelib": FLIT}
     farm, rev, cache = lock_farm(tmp_path, requires)
     on_cp312 = frozenset({PURE, WIN})
 
-    write(tmp_path / "locks" / "cp312.txt", lock_text({**PINS, "setuptools": "75.1.0"}, VIA))
-    change = affected(farm, ["locks/cp312.txt"], rev, cache)
-    # base needs setuptools; patched cannot be checked, so it is rebuilt rather than
-    # guessed; mid and top build against base. flit users are untouched.
+    path = relock(farm, "base", {**PINS, "setuptools": "75.1.0"})
+    change = affected(farm, [path], rev, cache)
+    # base needs setuptools; mid and top build against base.
     assert {n: p for n, p in change.recipes.items() if n != "linux-only"} == {
-        "base": on_cp312, "patched": on_cp312, "mid": on_cp312, "top": on_cp312,
+        "base": on_cp312, "mid": on_cp312, "top": on_cp312,
     }  # fmt: skip
     assert PURE in change.recipes["linux-only"]
     assert change.reasons["linux-only"] == "builds against base"
-    assert change.reasons["base"] == change.reasons["patched"] == "locks/cp312.txt pins changed"
+    assert change.reasons["base"] == "locks/base/cp312.txt pins changed"
     assert change.reasons["mid"] == "builds against base"
-    assert not (tmp_path / "locks" / ".plan-cp312.txt").exists()  # the old lock's copy
+    assert list((tmp_path / "locks").glob(".plan-*")) == []  # the old lock's copy
+
+    # The same pin moved in a flit user's lock: not in its closure, nothing to rebuild.
+    path = relock(farm, "mid", {**PINS, "setuptools": "75.1.0"})
+    assert affected(farm, [path], rev, cache).recipes == {}
 
     # packaging is in every closure: pypa/build, the frontend, requires it.
-    write(tmp_path / "locks" / "cp312.txt", lock_text({**PINS, "packaging": "25.0"}, VIA))
-    change = affected(farm, ["locks/cp312.txt"], rev, cache)
-    assert set(change.recipes) == {"base", "mid", "top", "linux-only", "purelib", "patched"}
-    assert change.reasons["purelib"] == "locks/cp312.txt pins changed"
+    path = relock(farm, "purelib", {**PINS, "packaging": "25.0"})
+    change = affected(farm, [path], rev, cache)
+    assert change.recipes == {"purelib": frozenset({PURE, WIN, LINUX39})}  # reusers follow
+    assert change.reasons["purelib"] == "locks/purelib/cp312.txt pins changed"
 
-    # A pin nobody's closure holds rebuilds only what cannot be checked.
-    write(tmp_path / "locks" / "cp312.txt", lock_text({**PINS, "wheel": "0.46.0"}, VIA))
-    change = affected(farm, ["locks/cp312.txt"], rev, cache)
-    assert change.recipes == {"patched": on_cp312}
+    # A recipe whose sdist is not at hand is rebuilt rather than guessed.
+    path = relock(farm, "patched", {**PINS, "wheel": "0.46.0"})
+    assert affected(farm, [path], rev, cache).recipes == {"patched": on_cp312}
+
+
+def test_per_recipe_locks_with_the_shared_locks_pins_rebuild_nothing(tmp_path: Path) -> None:
+    requires = {name: FLIT for name in ("base", "mid", "top", "linux-only", "purelib", "patched")}
+    farm, rev, cache = lock_farm(tmp_path, requires, shared=True)
+    (farm.locks / "cp312.txt").unlink()
+    files = [relock(farm, name, PINS) for name in requires]
+    assert affected(farm, ["locks/cp312.txt", *files], rev, cache).recipes == {}
+    files = [relock(farm, "base", {**PINS, "packaging": "25.0"})]
+    assert affected(farm, files, rev, cache).recipes["base"] == frozenset({PURE, WIN})
 
 
 def test_a_lock_change_ignores_requirements_whose_marker_excludes_the_lock(
@@ -254,8 +278,20 @@ def test_a_lock_change_ignores_requirements_whose_marker_excludes_the_lock(
     requires = {name: FLIT for name in ("base", "mid", "top", "linux-only", "purelib", "patched")}
     requires["purelib"] = [*FLIT, "tomli>=1.1; python_version < '3.11'"]  # not in cp312's lock
     farm, rev, cache = lock_farm(tmp_path, requires)
-    write(tmp_path / "locks" / "cp312.txt", lock_text({**PINS, "wheel": "0.46.0"}, VIA))
-    assert affected(farm, ["locks/cp312.txt"], rev, cache).recipes == {}
+    path = relock(farm, "purelib", {**PINS, "wheel": "0.46.0"})
+    assert affected(farm, [path], rev, cache).recipes == {}
+
+
+def test_a_recipes_overrides_stand_in_for_what_its_sdist_asks(tmp_path: Path) -> None:
+    requires = {name: FLIT for name in ("base", "mid", "top", "linux-only", "purelib", "patched")}
+    requires["base"] = ["setuptools<70"]  # the lock's 75 only by the override
+    farm, rev, cache = lock_farm(tmp_path, requires)
+    recipe = farm.recipes["base"]
+    farm.recipes["base"] = dataclasses.replace(recipe, overrides=("setuptools>=75",))
+    path = relock(farm, "base", {**PINS, "setuptools": "75.1.0"})
+    assert affected(farm, [path], rev, cache).reasons["base"] == f"{path} pins changed"
+    farm.recipes["base"] = recipe  # without it, the lock cannot meet <70: rebuilt, loudly
+    assert "base" in affected(farm, [path], rev, cache).recipes
 
 
 # ---- jobs and the plan document ---------------------------------------------------------

@@ -65,7 +65,7 @@ def view_of(
     wheels: list[WheelFacts],
     *,
     build_requires: dict[str, tuple[str, ...] | None] | None = None,
-    locks: dict[str, Lock | None] | None = None,
+    locks: dict[tuple[str, str], Lock | None] | None = None,
 ) -> SetView:
     return SetView(
         recipes=farm.recipes,
@@ -262,18 +262,18 @@ def test_build_requirements_need_a_lock_that_covers_them(tmp_path: Path) -> None
     farm = farm_of(tmp_path, recipe_doc("lib", requires=["cython>=3"]))
     pin = Pin(name="setuptools", version=Version("80.0"), hashes=("sha256:" + "0" * 64,),
               required_by=("-r",))  # fmt: skip
-    lock = Lock(path=tmp_path / "locks" / "cp312.txt", pins={"setuptools": pin})
+    lock = Lock(path=tmp_path / "locks" / "lib" / "cp312.txt", pins={"setuptools": pin})
     view = view_of(
         farm,
         [wheel("lib", tag="cp312-cp312-manylinux_2_34_x86_64")],
         build_requires={"lib": ("setuptools>=61",)},
-        locks={"cp312": lock, "cp39": None},
+        locks={("lib", "cp312"): lock, ("lib", "cp39"): None},
     )
     report = check(view, [farm.platforms[PURE]])
-    assert only(report, "C030").startswith("cp39.txt: (file): no build lock for cp39")
+    assert only(report, "C030").startswith("cp39.txt: (file): no build lock of lib for cp39")
     assert only(report, "C031") == (
-        "lib.toml: build.requires: build requirement 'cython>=3' is not in locks/cp312.txt | "
-        "fix: run `nox -s lock` to add it (it reads every recipe's sdist)"
+        "lib.toml: build.requires: build requirement 'cython>=3' is not in "
+        "locks/lib/cp312.txt | fix: refresh the recipe's lock: `ipwhl build-lock lib`"
     )
 
 
