@@ -35,10 +35,22 @@ def home(platform: Platform, cache_dir: Path) -> Path:
     return roots.install(root_of(platform), cache_dir)
 
 
-def sandbox(platform: Platform, directory: Path, cache: Path) -> Sandbox:
+def sandbox(
+    platform: Platform, directory: Path, cache: Path, *, python_headers_only: bool = False
+) -> Sandbox:
     """A sandbox on the platform's root: `directory` writable, the download cache (the
-    pinned toolchain lives there) readable."""
-    return Sandbox(writable=directory, readable=(cache,), system=home(platform, cache))
+    pinned toolchain lives there) readable. With `python_headers_only`, the root's
+    /usr/include shows its interpreters' headers and nothing else: a build that adds
+    -I/usr/include itself (pillow does) must not find the root's glibc headers, which
+    are not the pinned toolchain's."""
+    system = home(platform, cache)
+    keep: tuple[str, ...] = ()
+    if python_headers_only:
+        include = system / "usr" / "include"
+        found = [*include.glob("python*"), *include.glob("pypy*"), *include.glob("*/python*")]
+        keep = tuple(sorted(f"/{p.relative_to(system)}" for p in found if p.is_dir()))
+    return Sandbox(writable=directory, readable=(cache,), system=system,
+                   hide_host_headers=python_headers_only, keep_headers=keep)  # fmt: skip
 
 
 def python(platform: Platform) -> Path:

@@ -138,6 +138,9 @@ class Sandbox:
     # An empty /usr/include (and /usr/local/include): for builds with the pinned
     # toolchain, which must find no header of the host's -dev packages.
     hide_host_headers: bool = False
+    # Directories under the hidden ones shown again from the system (a root's Python
+    # headers).
+    keep_headers: tuple[str, ...] = ()
 
     def wrap(self, argv: list[str], *, cwd: Path) -> list[str]:
         """The command that runs `argv` confined; hands `writable` to the sandbox's
@@ -149,6 +152,12 @@ class Sandbox:
         if self.hide_host_headers:
             args += [arg for d in _HEADERS if (self.system / d.lstrip("/")).is_dir()
                      for arg in ("--tmpfs", d)]  # fmt: skip
+            for kept in self.keep_headers:
+                # The directories bubblewrap makes on the way in the tmpfs are 0700.
+                for parent in reversed(Path(kept).parents):
+                    if str(parent).startswith(tuple(f"{d}/" for d in _HEADERS)):
+                        args += ["--perms", "0755", "--dir", str(parent)]
+                args += ["--ro-bind", str(self.system / kept.lstrip("/")), kept]
         for parent in _parents([*bound, self.writable]):
             args += ["--perms", "0755", "--dir", parent]
         for path in bound:

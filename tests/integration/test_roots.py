@@ -60,6 +60,33 @@ def test_the_sid_root_runs_cpython_3_14_3_15_and_pypy_in_the_sandbox(
     assert own.returncode != 0 and "GLIBC_2." in own.stderr
 
 
+@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
+def test_a_build_on_a_root_sees_its_python_headers_and_none_of_its_glibc(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    """The root has libc6-dev; a build that passes -I/usr/include (pillow does) must
+    still meet only the pinned toolchain's C library headers."""
+    from builder.model.farm import load_farm
+    from builder.pipeline import rooted
+
+    platform = load_farm(REPO).platforms["linux-x86_64-cp315"]
+    home = rooted.home(platform, sdist_cache)
+    assert (home / "usr" / "include" / "stdio.h").is_file()
+    job = tmp_path / "job"
+    job.mkdir()
+    script = (
+        "test -f /usr/include/python3.15/Python.h"
+        " && test -f /usr/include/x86_64-linux-gnu/python3.15/pyconfig.h"
+        " && test -f /usr/include/pypy3.11/Python.h"
+        " && ! test -e /usr/include/stdio.h && ! test -e /usr/include/x86_64-linux-gnu/bits"
+    )
+    for hidden, expected in ((True, 0), (False, 1)):
+        sandbox = rooted.sandbox(platform, job, sdist_cache, python_headers_only=hidden)
+        done = subprocess.run(sandbox.wrap(["/bin/sh", "-c", script], cwd=job),
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert done.returncode == expected, (hidden, done.stderr)
+
+
 def test_the_root_unpacks_the_same_anywhere_and_a_wrong_pin_leaves_nothing(
     tmp_path: Path, sdist_cache: Path
 ) -> None:
@@ -128,13 +155,15 @@ def test_the_build_lock_of_pypy_is_resolved_with_pypys_markers(
     from builder.cli import main
 
     farm = make_farm(tmp_path, ["pynacl"], cache=sdist_cache)
-    for lock in (farm.root / "locks").glob("*.txt"):
+    locks = farm.root / "locks" / "pynacl"
+    for lock in locks.glob("*.txt"):
         lock.unlink()
     assert main(["--root", str(farm.root), "build-lock", "--cache", str(sdist_cache)]) == 0
     names = {
         path.stem: {line.split("==")[0] for line in path.read_text().splitlines() if "==" in line}
-        for path in (farm.root / "locks").glob("*.txt")
+        for path in locks.glob("*.txt")
     }
+    assert sorted(p.name for p in (farm.root / "locks").iterdir()) == ["pynacl"]
     assert set(names) == {"cp311", "cp312", "cp313", "cp314", "cp315", "pp311"}
     assert "cffi" in names["cp315"] and "pycparser" in names["cp311"]
     assert "cffi" not in names["pp311"] and "pycparser" not in names["pp311"]

@@ -113,6 +113,9 @@ class NativeBackend:
         if platform.toolchain is ToolchainName.ZIG:
             zig, target = toolchain.pinned_zig(), toolchain.target(platform)
             found = zig.describe(target)
+            if platform.root:
+                # Builds on a root see its interpreter's headers and no other of its own.
+                found["root-headers"] = "python"
             for name in recipe.libraries:
                 found[f"library {name}"] = library_hash(libraries, name, zig, target)
             return found
@@ -292,7 +295,8 @@ def _sandbox(
     if settings.sandbox == sandbox_.NONE:
         return None
     if platform.root:
-        return rooted.sandbox(platform, directory, settings.cache)
+        zig = platform.toolchain is ToolchainName.ZIG
+        return rooted.sandbox(platform, directory, settings.cache, python_headers_only=zig)
     # With the pinned toolchain, the host's headers are not there to be found: a build
     # that looks in /usr/include for an optional library finds nothing.
     return Sandbox(writable=directory, readable=sandbox_.readable([python], settings.cache),
