@@ -208,6 +208,12 @@ def test_system_packages_per_image(tmp_path: Path) -> None:
         config(MANYLINUX_AARCH64, tmp_path, recipe(system_packages=("libfoo-dev",)))
 
 
+def test_overrides_are_refused_with_the_way_out(tmp_path: Path) -> None:
+    with pytest.raises(CibuildwheelError, match=r"build\.overrides is not supported") as caught:
+        config(WINDOWS, tmp_path, recipe(overrides=("setuptools>=80",)))
+    assert "source.patches" in caught.value.fix
+
+
 def test_relative_constraints_path_is_refused() -> None:
     with pytest.raises(CibuildwheelError, match="absolute"):
         cibw.make_config(

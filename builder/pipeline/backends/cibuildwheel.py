@@ -218,6 +218,15 @@ def make_config(
             f"the constraints file {constraints} is not an absolute path",
             fix="pass an absolute path: cibuildwheel resolves paths from another directory",
         )
+    if recipe.overrides:
+        # Its isolated environment is installed from what the sdist asks, constrained by
+        # the lock: an override would contradict it. Not built or tested here yet.
+        raise CibuildwheelError(
+            f"{recipe.path}: build.overrides is not supported on {platform.id} "
+            "(the cibuildwheel backend)",
+            fix="patch the sdist's [build-system] requires (source.patches) instead, or "
+            "leave this platform out with build.platforms",
+        )
     linux = platform.os is OS.LINUX
     # On Linux the build runs in a container: cibuildwheel copies the dependency-versions
     # file in for us, and the host's files are under /host.
