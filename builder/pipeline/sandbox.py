@@ -154,9 +154,9 @@ class Sandbox:
                      for arg in ("--tmpfs", d)]  # fmt: skip
             for kept in self.keep_headers:
                 # The directories bubblewrap makes on the way in the tmpfs are 0700.
-                for parent in reversed(Path(kept).parents):
-                    if str(parent).startswith(tuple(f"{d}/" for d in _HEADERS)):
-                        args += ["--perms", "0755", "--dir", str(parent)]
+                for above in reversed(Path(kept).parents):
+                    if str(above).startswith(tuple(f"{d}/" for d in _HEADERS)):
+                        args += ["--perms", "0755", "--dir", str(above)]
                 args += ["--ro-bind", str(self.system / kept.lstrip("/")), kept]
         for parent in _parents([*bound, self.writable]):
             args += ["--perms", "0755", "--dir", parent]
