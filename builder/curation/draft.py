@@ -70,9 +70,12 @@ class Draft:
     imports: tuple[str, ...]
     requires_dist: tuple[str, ...]
     notes: tuple[str, ...]
+    abi3: bool = False
 
     def toml(self) -> str:
         build: dict[str, TomlValue] = {"pure": self.pure}
+        if self.abi3:
+            build["abi3"] = True
         if self.system_packages:
             build["system-packages"] = list(self.system_packages)
         return dumps(
@@ -220,6 +223,18 @@ def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
     )
 
 
+def guess_abi3(release: pypi.Release) -> bool:
+    """Whether upstream builds one abi3 wheel per platform for CPython (cryptography,
+    pynacl): every compiled CPython wheel on PyPI says abi3. Without wheels, no guess."""
+    abis = {
+        tag.abi
+        for wheel in release.wheels
+        for tag in parse_wheel_filename(wheel.filename)[3]
+        if tag.platform != "any" and tag.interpreter.startswith("cp")
+    }
+    return abis == {"abi3"}
+
+
 def _backend(members: dict[str, bytes | None]) -> str:
     raw = members.get("pyproject.toml")
     if not raw:
@@ -305,7 +320,8 @@ def draft(
         else guess_license(meta, members, license_texts),
         url=release.sdist.url,
         sha256=release.sdist.sha256,
-        pure=guess_pure(release, members),
+        pure=(pure := guess_pure(release, members)),
+        abi3=not pure and guess_abi3(release),
         system_packages=guess_system_packages(members),
         imports=imports,
         requires_dist=tuple(meta.get_all("Requires-Dist") or ()),

@@ -11,6 +11,7 @@ from packaging.version import Version
 
 from builder.curation.draft import (
     Draft,
+    guess_abi3,
     guess_imports,
     guess_license,
     guess_pure,
@@ -186,6 +187,22 @@ def test_pure_from_wheels_else_from_the_sdist(
     wheels: list[str], members: dict[str, bytes | None], expected: bool
 ) -> None:
     assert guess_pure(release(*wheels), members) is expected
+
+
+@pytest.mark.parametrize(
+    ("wheels", "expected"),
+    [
+        # cryptography: abi3 for CPython, its own wheels for PyPy.
+        (["demo-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", "demo-1.0-cp37-abi3-win_amd64.whl",
+          "demo-1.0-pp311-pypy311_pp73-manylinux_2_28_x86_64.whl"], True),
+        (["demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+          "demo-1.0-cp311-abi3-manylinux_2_17_x86_64.whl"], False),
+        (["demo-1.0-cp312-cp312-win_amd64.whl"], False),
+        ([], False),
+    ],
+)  # fmt: skip
+def test_abi3_when_every_compiled_cpython_wheel_says_so(wheels: list[str], expected: bool) -> None:
+    assert guess_abi3(release(*wheels)) is expected
 
 
 def test_pure_and_compiled_wheels_together_need_a_maintainer() -> None:
