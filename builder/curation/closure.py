@@ -171,14 +171,18 @@ def _closure_of(
     recipe, meta = view.recipes[name], parsed[name]
     problems = []
     python = platform.python_version
-    if meta.requires_python is not None and not admits_line(meta.requires_python, python):
+    full = view.python_full_versions.get(platform.id)
+    spec = meta.requires_python
+    if spec is not None and not (
+        spec.contains(full, prereleases=True) if full else admits_line(spec, python)
+    ):
         problems.append(
             recipe_problem(
                 recipe,
                 "C024",
                 "project.version",
                 f"{meta.source.filename} requires Python {meta.requires_python}, "
-                "which excludes the interpreter {on}",
+                "which excludes the interpreter {on}" + (f" (CPython {full})" if full else ""),
                 "pick a release whose Requires-Python admits every interpreter "
                 f"(`ipwhl bump {name}` lists them), or limit build.platforms",
             )

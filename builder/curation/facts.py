@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -53,6 +53,9 @@ class SetView:
     locks_dir: Path
     allowlist: Allowlist
     keep: frozenset[str] = frozenset()  # policy.toml's [python] keep: lines past their end
+    # platform id -> the exact CPython version its root ships (Debian 12's is 3.11.2):
+    # Requires-Python is held against it, not against the line's newest patch release.
+    python_full_versions: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from builder.metadata import Metadata, metadata_name
 from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
 from builder.model.policy import load_policy
+from builder.pipeline import rooted
 from builder.pipeline.collection import current
 from builder.pipeline.elfcheck import (
     BUILD_MACHINE_PATHS,
@@ -124,4 +125,9 @@ def gather(farm: Farm, store: Store, cache: Path) -> SetView:
         locks_dir=farm.locks,
         allowlist=load_allowlist(policy := load_policy(farm.root)),
         keep=policy.keep,
+        python_full_versions={
+            p.id: full
+            for p in farm.platforms.values()
+            if p.root and (full := rooted.python_full_version(p))
+        },
     )

@@ -60,6 +60,16 @@ def python(platform: Platform) -> Path:
     return Path(f"/usr/bin/python{platform.python_version}")
 
 
+def python_full_version(platform: Platform) -> str | None:
+    """The CPython version the root ships, from its package's version (Debian's
+    3.11.2-6+deb12u6 is CPython 3.11.2); None for PyPy, whose package names PyPy's
+    own release."""
+    if platform.implementation != "cpython":
+        return None
+    upstream = describe(platform)["version"].split(":")[-1].split("-")[0].split("~")[0]
+    return upstream if upstream.startswith(f"{platform.python_version}.") else None
+
+
 def describe(platform: Platform) -> dict[str, str]:
     """What a job's inputs say of its interpreter: the root by sha256 and the package
     that ships the interpreter, by version (nothing needs to run for it)."""

@@ -258,6 +258,20 @@ def test_an_excluded_first_patch_release_does_not_exclude_its_line(tmp_path: Pat
     assert "C024" not in str(check(view_of(farm, everywhere(wheel("app", requires_python=spec)))))
 
 
+def test_a_rooted_interpreter_is_held_to_its_own_patch_release(tmp_path: Path) -> None:
+    """soupsieve 4 says >=3.9.5 here (>=3.11.5 in life): a platform whose root ships
+    CPython 3.9.2 cannot install it, though the line's newest release could."""
+    farm = farm_of(tmp_path, pure_recipe("app"))
+    wheels = everywhere(wheel("app", requires_python=">=3.9.5"))
+    assert "C024" not in str(check(view_of(farm, wheels)))
+    view = dataclasses.replace(view_of(farm, wheels), python_full_versions={LINUX39: "3.9.2"})
+    assert "excludes the interpreter on linux-x86_64-cp39 (CPython 3.9.2)" in only(
+        check(view), "C024"
+    )
+    view = dataclasses.replace(view, python_full_versions={LINUX39: "3.9.7"})
+    assert "C024" not in str(check(view))
+
+
 def test_build_requirements_need_a_lock_that_covers_them(tmp_path: Path) -> None:
     farm = farm_of(tmp_path, recipe_doc("lib", requires=["cython>=3"]))
     pin = Pin(name="setuptools", version=Version("80.0"), hashes=("sha256:" + "0" * 64,),
