@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from builder.errors import DataError, IpwhlError
@@ -60,17 +59,6 @@ def runners() -> dict[str, dict[str, str]]:
 
 def group_of(platform_id: str) -> str:
     return platform_id.rsplit("-", 1)[0]
-
-
-def read_times(directory: Path) -> dict[tuple[str, str], float]:
-    """`store/times/<platform>/<project>` files, as the executor writes them."""
-    found = {}
-    for path in sorted(directory.glob("*/*")) if directory.is_dir() else ():
-        try:
-            found[(path.name, path.parent.name)] = float(path.read_text())
-        except ValueError:
-            continue  # a half-copied artifact: the default estimate will do
-    return found
 
 
 def planned_jobs(plan: Any) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from builder.curation.changes import affected, changed_files, jobs_for, plan_doc
 from builder.errors import IpwhlError
 from builder.ipfs.gateway import DEFAULT_API, multiaddr_to_url
 from builder.ipfs.publish import publish
-from builder.matrix import matrix, planned_jobs, read_times
+from builder.matrix import matrix, planned_jobs
 from builder.model.farm import load_farm
 from builder.model.lock import read_lock
 from builder.options import cache_path
@@ -37,6 +37,7 @@ from builder.pipeline.inputs import locked_pins, source_date_epoch
 from builder.pipeline.plan import Job
 from builder.pipeline.run import build_set, exit_code, settings
 from builder.pipeline.sdistfacts import sdist_facts
+from builder.pipeline.store import read_times
 from builder.report import Reporter
 from builder.tree.assemble import find_car
 from builder.tree.diff import diff_manifests, render_markdown

@@ -29,7 +29,7 @@ from builder.pipeline.fetch import fetch_sdist
 from builder.pipeline.inputs import Inputs, build_inputs, reuse_inputs
 from builder.pipeline.plan import Job, build_graph, runtime_requirements
 from builder.pipeline.sandbox import NONE
-from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
+from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork, priority
 from builder.pipeline.sdistfacts import check_identity, sdist_facts
 from builder.pipeline.store import Record, Store
 
@@ -107,6 +107,7 @@ def execute(
     )
     outside_requires = _note_outside(farm, jobs, run)
     graph = build_graph(jobs)
+    times = store.times()
     schedule = Schedule(
         nodes={
             job.key: Node(
@@ -115,7 +116,7 @@ def execute(
                 platform=job.platform.id,
                 needs=frozenset(graph[job.key]),
                 reuses=job.reuses is not None,
-                priority=_priority(job),
+                priority=priority(job.recipe.pure, job.recipe.name, job.platform.id, times),
             )
             for job in jobs
         },
@@ -233,11 +234,6 @@ def _note_outside(farm: Farm, jobs: list[Job], run: _Run) -> dict[tuple[str, str
             meta.requires_dist, platforms[platform_id]
         )
     return requires
-
-
-def _priority(job: Job) -> int:
-    """Pure builds first: every other platform's reuse of them waits on them."""
-    return 0 if job.recipe.pure else 1
 
 
 def _fetch_all(

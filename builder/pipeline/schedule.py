@@ -45,6 +45,19 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+def priority(
+    pure: bool, project: str, platform: str, times: Mapping[tuple[str, str], float]
+) -> tuple[float, ...]:
+    """Where a build goes among the ready ones. Pure builds first: every other
+    platform's reuse of them waits on them. Then the longest, by the time the job last
+    took (on another platform, if never on this one): a long job started last keeps one
+    worker busy while the others idle."""
+    seconds = times.get((project, platform))
+    if seconds is None:
+        seconds = max((t for (p, _), t in times.items() if p == project), default=0.0)
+    return (0 if pure else 1, -seconds)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Node:
     """One job as the schedule sees it."""
@@ -54,7 +67,7 @@ class Node:
     platform: str
     needs: frozenset[str] = frozenset()  # keys whose wheels its build (or reuse) needs
     reuses: bool = False  # serves another job's wheel: it is tested, never built
-    priority: int = 1  # lower starts first among ready builds
+    priority: tuple[float, ...] = (1,)  # lower starts first among ready builds
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -270,6 +270,10 @@ class Store:
             return []
         return [Record.from_json(p.read_bytes()) for p in sorted(directory.glob("*.json"))]
 
+    def times(self) -> dict[tuple[str, str], float]:
+        """(project, platform) -> seconds its job last took, as put_time wrote them."""
+        return read_times(self.root / "times")
+
     def put_time(self, project: str, platform: str, seconds: float) -> None:
         """How long a job last took to build and test: the CI matrix's cost estimate.
         Kept beside the records, never in them (times are not deterministic)."""
@@ -305,4 +309,15 @@ def left_by_dead_runs(root: Path) -> list[Path]:
             if entry.is_dir() and pid.isdigit() and alive(int(pid)):
                 continue
             found.append(entry)
+    return found
+
+
+def read_times(directory: Path) -> dict[tuple[str, str], float]:
+    """`store/times/<platform>/<project>` files, as the executor writes them."""
+    found = {}
+    for path in sorted(directory.glob("*/*")) if directory.is_dir() else ():
+        try:
+            found[(path.name, path.parent.name)] = float(path.read_text())
+        except ValueError:
+            continue  # a half-copied artifact: the default estimate will do
     return found

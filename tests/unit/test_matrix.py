@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from builder.errors import IpwhlError
-from builder.matrix import Limits, MatrixEntry, group_of, matrix, planned_jobs, read_times
+from builder.matrix import Limits, MatrixEntry, group_of, matrix, planned_jobs
 from builder.model.farm import load_farm
+from builder.pipeline.store import read_times
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc
 
 P312, P313, P39 = "linux-x86_64-cp312", "linux-x86_64-cp313", "linux-x86_64-cp39"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from builder.errors import ScheduleError
-from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork
+from builder.pipeline.schedule import BuildWork, Node, Schedule, Status, TestWork, priority
 
 PLATFORMS = ("p1", "p2", "p3")
 OUTSIDE_PROJECTS = ("ext-a", "ext-b")  # current set wheels this run does not build
@@ -52,7 +52,7 @@ def cases(draw: st.DrawFn) -> Case:
                 platform=platform,
                 needs=frozenset(needs),
                 reuses=shared and key != base,
-                priority=draw(st.integers(0, 1)),
+                priority=(draw(st.integers(0, 1)), -draw(st.floats(0, 600))),
             )
     names = [*projects, *OUTSIDE_PROJECTS, "absent"]
     # Runtime requirements may form cycles and name projects nobody builds.
@@ -240,3 +240,21 @@ def test_a_wheel_reusing_one_that_failed_its_test_is_skipped() -> None:
         ("a@p2", Status.SKIPPED),
     ]
     assert "reuses the wheel of a@p1" in schedule.endings[1].message
+
+
+def test_ready_builds_start_pure_first_then_longest_by_measured_time() -> None:
+    times = {("slow", "p1"): 300.0, ("quick", "p1"): 10.0, ("slow", "p2"): 250.0}
+    kinds = {"slow": False, "quick": False, "new": False, "pure": True}
+    nodes = {
+        f"{name}@{pid}": Node(key=f"{name}@{pid}", project=name, platform=pid,
+                              priority=priority(pure, name, pid, times))
+        for name, pure in kinds.items() for pid in ("p1", "p3")
+    }  # fmt: skip
+    schedule = Schedule(nodes=nodes, recipes=frozenset(kinds))
+    for key in schedule.to_prepare():
+        schedule.needs_build(key)
+    # slow@p3 was never built there: its time on another platform stands in (300 s).
+    assert [w.key for w in schedule.take(8)] == [
+        "pure@p1", "pure@p3", "slow@p1", "slow@p3", "quick@p1", "quick@p3", "new@p1",
+        "new@p3",
+    ]  # fmt: skip
