@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,21 +28,17 @@ class FarmCopy:
     build_root: Path
     cache: Path
 
+    def build_argv(self, *args: str) -> list[str]:
+        return ["--root", str(self.root), "build", "--store", str(self.store), "--build-root",
+                str(self.build_root), "--cache", str(self.cache), *args]  # fmt: skip
+
     def build(self, *args: str) -> int:
-        return main(
-            [
-                "--root",
-                str(self.root),
-                "build",
-                "--store",
-                str(self.store),
-                "--build-root",
-                str(self.build_root),
-                "--cache",
-                str(self.cache),
-                *args,
-            ]
-        )
+        return main(self.build_argv(*args))
+
+    def start_build(self, *args: str) -> subprocess.Popen[bytes]:
+        """The same build in a process of its own, to run beside another: a test that
+        compares two farms waits for the slower one, not for both in turn."""
+        return subprocess.Popen([sys.executable, "-m", "builder", *self.build_argv(*args)])
 
     def wheels(self) -> dict[tuple[str, str], str]:
         """(project, platform) -> wheel sha256, from the store's records."""
