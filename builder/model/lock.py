@@ -147,8 +147,11 @@ def sdist_build_requires(sdist: Path) -> list[str]:
     if data is None:
         return list(LEGACY_REQUIRES)
     system = data.get("build-system")
-    requires = system.get("requires", LEGACY_REQUIRES) if isinstance(system, dict) else None
-    return [str(r) for r in (requires or LEGACY_REQUIRES)]
+    if not isinstance(system, dict) or "requires" not in system:
+        return list(LEGACY_REQUIRES)
+    # An empty list is a backend that builds itself (flit-core, setuptools, hatchling
+    # through backend-path): it needs nothing, not the legacy setuptools.
+    return [str(r) for r in system["requires"]]
 
 
 def _read_pyproject(sdist: Path) -> dict[str, object] | None:

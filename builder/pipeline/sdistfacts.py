@@ -29,7 +29,7 @@ from builder.model.lock import sdist_build_requires
 from builder.model.recipe import Recipe
 from builder.pipeline.fetch import newest_mtime
 
-_VERSION: Final = 2  # of the memo's format; another value is recomputed
+_VERSION: Final = 3  # of the memo's format and rules; another value is recomputed
 
 
 @dataclass(frozen=True, kw_only=True)

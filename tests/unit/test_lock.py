@@ -176,6 +176,10 @@ def test_sdist_build_requires(tmp_path: Path) -> None:
     assert sdist_build_requires(legacy) == list(LEGACY_REQUIRES)
     no_system = _tar(tmp_path / "c-1.0.tar.gz", {"c-1.0/pyproject.toml": b"[tool.black]\n"})
     assert sdist_build_requires(no_system) == list(LEGACY_REQUIRES)
+    # flit-core, setuptools and hatchling build themselves (backend-path): nothing asked.
+    own = b'[build-system]\nrequires = []\nbuild-backend = "flit_core.buildapi"\n'
+    own_tar = _tar(tmp_path / "d-1.0.tar.gz", {"d-1.0/pyproject.toml": own})
+    assert sdist_build_requires(own_tar) == []
 
 
 @st.composite
