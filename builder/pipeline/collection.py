@@ -15,10 +15,9 @@ from pathlib import Path
 from builder.errors import IpwhlError
 from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
-from builder.model.platform import Platform
+from builder.model.platform import Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import toolchain
-from builder.pipeline.libraries import library_hash
+from builder.pipeline.backends import backend_for
 from builder.pipeline.plan import build_platform
 from builder.pipeline.store import Record, Store
 
@@ -57,27 +56,21 @@ def _is_current_build(record: Record, recipe: Recipe, lock_lines: set[str] | Non
     )
 
 
-def _links_current_libraries(
+def _built_with_current_toolchain(
     record: Record, recipe: Recipe, platform: Platform, farm: Farm
 ) -> bool:
-    """A wheel that links the farm's libraries is current only with their current input
-    hashes: a library file changed is a recipe changed. A route that links none of them
-    (the host's gcc, cibuildwheel) names none and is judged by its bytes, like any
-    other toolchain."""
+    """A wheel the pinned zig made is current only with the toolchain the farm would
+    use now: the same zig, target, headers and native libraries (a library file changed
+    is a recipe changed). Seen: pillow's aarch64 wheels from before and after the
+    root's glibc headers were hidden differ, and both were "current". A route that
+    names no zig (the host's gcc, cibuildwheel) is judged by its bytes, like any other
+    toolchain."""
     described = record.inputs.get("toolchain")
-    linked = (
-        {k.removeprefix("library "): v for k, v in described.items() if k.startswith("library ")}
-        if isinstance(described, dict)
-        else {}
-    )
-    if not linked:
+    if not isinstance(described, dict) or "zig" not in described:
         return True
-    zig, target = toolchain.pinned_zig(), toolchain.target(platform)
-    return linked == {
-        name: library_hash(farm.libraries, name, zig, target)
-        for name in recipe.libraries
-        if name in farm.libraries
-    }
+    if platform.toolchain is not ToolchainName.ZIG:
+        return False
+    return described == backend_for(platform).toolchain(recipe, platform, farm.libraries)
 
 
 def current(farm: Farm, store: Store) -> Collection:
@@ -118,7 +111,7 @@ def current(farm: Farm, store: Store) -> Collection:
                     r
                     for r in candidates
                     if _is_current_build(r, recipe, lines)
-                    and _links_current_libraries(r, recipe, platform, farm)
+                    and _built_with_current_toolchain(r, recipe, platform, farm)
                 ]
             shas = sorted({r.wheel_sha256 for r in candidates})
             if not candidates:

@@ -14,6 +14,7 @@ from builder.model.farm import load_farm
 from builder.model.library import BuildSystem, closure, load_libraries
 from builder.model.tomlfields import Collector
 from builder.pipeline import toolchain
+from builder.pipeline.backends import backend_for
 from builder.pipeline.collection import current
 from builder.pipeline.inputs import input_hash
 from builder.pipeline.libraries import deterministic_tar, finding, library_hash, pkg_config_file
@@ -193,12 +194,14 @@ def test_a_wheel_linking_a_changed_library_is_no_longer_current(tmp_path: Path) 
     recipe, plat = farm.recipes["demo-ext"], farm.platforms[platform]
     store = Store(root=tmp_path / "store")
     now = library_hash(farm.libraries, "libdemo", toolchain.pinned_zig(), "x86_64-linux-gnu.2.17")
+    described = backend_for(plat).toolchain(recipe, plat, farm.libraries)
+    assert described["library libdemo"] == now
 
-    def record(library: str, wheel: bytes) -> Record:
+    def record(library: str, wheel: bytes, **other: str) -> Record:
         (tmp_path / "wheel").write_bytes(wheel)
         inputs = {"recipe": recipe.file_sha256, "platform": plat.file_sha256, "kind": "build",
                   "sdist": recipe.sha256, "patches": {}, "build-requirements": [],
-                  "toolchain": {"zig": "0.17.0", "library libdemo": library}}  # fmt: skip
+                  "toolchain": {**described, "library libdemo": library, **other}}  # fmt: skip
         made = Record(project="demo-ext", version="1.0.0", platform=platform,
                       input_hash=input_hash(inputs), inputs=inputs, wheel="demo_ext.whl",
                       wheel_sha256=store.put_file(tmp_path / "wheel"), wheel_size=len(wheel),
@@ -207,6 +210,10 @@ def test_a_wheel_linking_a_changed_library_is_no_longer_current(tmp_path: Path) 
         return made
 
     record("f" * 64, b"linked the old libdemo")
+    # Any other part of the toolchain counts too (seen: pillow's aarch64 wheels from
+    # before and after a root's glibc headers were hidden).
+    record(now, b"built with an older zig", zig="0.16.0")
+    record(now, b"built seeing the root's headers", **{"root-headers": "all"})
     new = record(now, b"linked the current libdemo")
     assert current(farm, store).wheels[("demo-ext", platform)] == new
     # Changing the library file makes the newer record stale too.
