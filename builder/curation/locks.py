@@ -12,6 +12,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from builder.atomic import write_atomic
 from builder.errors import InputError, LockError, Problem
 from builder.model.farm import Farm
 from builder.model.lock import FRONTEND, compile_lock, sdist_build_requires
@@ -135,17 +136,10 @@ def _compile(
     target.parent.mkdir(parents=True, exist_ok=True)
     for made in (source, overrides):
         if made is not None:
-            _replace(made, target.parent / made.name)
+            write_atomic(target.parent / made.name, made.read_bytes())
     if overrides is None:
         (target.parent / "overrides.txt").unlink(missing_ok=True)
     out.replace(target)
-
-
-def _replace(source: Path, target: Path) -> None:
-    if not target.is_file() or target.read_bytes() != source.read_bytes():
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copy(source, tmp)
-        tmp.replace(target)
 
 
 def _remove_stale(farm: Farm) -> tuple[Path, ...]:
