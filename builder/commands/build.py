@@ -10,6 +10,7 @@ from builder.commands.seed import seed_from
 from builder.model.farm import load_farm
 from builder.options import add_source_options, add_store_options, cache_path, store_path
 from builder.paths import DEFAULT_BUILD_ROOT
+from builder.pipeline.bootstrap import BackendsFrom
 from builder.pipeline.run import build_set, exit_code, settings
 from builder.report import Reporter
 
@@ -53,6 +54,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="keep each job's directory under the build root after its wheel passed "
         "(removed by default; a failed job's is always kept)",
     )  # fmt: skip
+    parser.add_argument(
+        "--backends-from", choices=[str(b) for b in BackendsFrom], default=str(BackendsFrom.SET),
+        help="where build environments take the set's build backends from: the set's own "
+        "wheels (default), or PyPI's throughout, to compare the two (`nox -s bootstrap`); "
+        "records of PyPI-built wheels are never the set's current ones",
+    )  # fmt: skip
     add_source_options(parser)
     add_store_options(parser)
 
@@ -69,5 +76,6 @@ def run(args: argparse.Namespace) -> int:
     run_settings = settings(
         store=store_path(args), cache=cache_path(args), build_root=args.build_root,
         jobs=args.jobs, sandbox=not args.no_sandbox, keep=args.keep_build_dirs,
+        backends_from=BackendsFrom(args.backends_from),
     )  # fmt: skip
     return exit_code(build_set(farm, args.projects, args.platform, run_settings, reporter))

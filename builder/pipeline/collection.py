@@ -1,7 +1,8 @@
 """The collection: for each recipe and platform, the one stored wheel that is current.
 
 A record is current when it was made from the recipe, platform file, sdist and patches
-as they are now, with build requirements the recipe's current lock still pins. This needs no
+as they are now, with build requirements the recipe's current lock still pins, the
+set's own wheels of the current versions where the set holds the pinned version. This needs no
 interpreter, so records built elsewhere (CI runners of other OSes) are selected the
 same way as ours. Two current records with different wheels for one (project,
 platform) is an error, never a silent choice.
@@ -17,7 +18,9 @@ from builder.model.farm import Farm
 from builder.model.lock import Lock, read_lock
 from builder.model.platform import Platform, ToolchainName
 from builder.model.recipe import Recipe
+from builder.pipeline import bootstrap
 from builder.pipeline.backends import backend_for
+from builder.pipeline.bootstrap import BackendsFrom
 from builder.pipeline.plan import build_platform
 from builder.pipeline.store import Record, Store
 
@@ -31,20 +34,19 @@ class Collection:
         return sorted({project for project, _ in self.wheels})
 
 
-def _lock_lines(
-    farm: Farm, recipe: Recipe, platform: Platform, cache: dict[Path, set[str] | None]
-) -> set[str] | None:
+def _lock(
+    farm: Farm, recipe: Recipe, platform: Platform, cache: dict[Path, Lock | None]
+) -> Lock | None:
     path = farm.lock_path(recipe.name, platform.interpreter)
     if path not in cache:
         try:
-            lock: Lock | None = read_lock(path)
+            cache[path] = read_lock(path)
         except IpwhlError:
-            lock = None
-        cache[path] = {p.line() for p in lock.pins.values()} if lock else None
+            cache[path] = None
     return cache[path]
 
 
-def _is_current_build(record: Record, recipe: Recipe, lock_lines: set[str] | None) -> bool:
+def _is_current_build(record: Record, recipe: Recipe, lock: Lock | None) -> bool:
     inputs = record.inputs
     patches = {p.path.name: p.sha256 for p in recipe.patches}
     used = set(inputs.get("build-requirements", []))
@@ -52,7 +54,36 @@ def _is_current_build(record: Record, recipe: Recipe, lock_lines: set[str] | Non
         inputs.get("kind") == "build"
         and inputs.get("sdist") == recipe.sha256
         and inputs.get("patches") == patches
-        and (lock_lines is None or used <= lock_lines)
+        and (lock is None or used <= {p.line() for p in lock.pins.values()})
+    )
+
+
+def _built_with_current_backends(
+    record: Record,
+    recipe: Recipe,
+    platform: Platform,
+    farm: Farm,
+    lock: Lock | None,
+    made: dict[str, set[tuple[str, str]]],
+) -> bool:
+    """A wheel is current only if built the way the farm builds now: with the set's own
+    wheel for every pin the set holds (not PyPI's, as `--backends-from pypi` does), each
+    of them a wheel of the recipe's current version (`made`: sha256 -> (project, version)
+    of the store's records)."""
+    own = set(
+        bootstrap.own_backends(recipe, lock, farm.recipes)
+        if lock is not None and bootstrap.installs_own(platform, BackendsFrom.SET)
+        else ()
+    )
+    from_pypi = {line.split("==", 1)[0] for line in record.inputs.get("build-requirements", [])}
+    if from_pypi & own:
+        return False
+    depends = record.inputs.get("build-depends", {})
+    return all(
+        (name in own or name in recipe.depends)
+        and name in farm.recipes
+        and (name, str(farm.recipes[name].version)) in made.get(sha, set())
+        for name, sha in depends.items()
     )
 
 
@@ -79,7 +110,11 @@ def current(farm: Farm, store: Store) -> Collection:
         by_job.setdefault((record.project, record.platform), []).append(record)
     wheels: dict[tuple[str, str], Record] = {}
     missing: dict[tuple[str, str], str] = {}
-    locks: dict[Path, set[str] | None] = {}
+    locks: dict[Path, Lock | None] = {}
+    made: dict[str, set[tuple[str, str]]] = {}
+    for found in by_job.values():
+        for record in found:
+            made.setdefault(record.wheel_sha256, set()).add((record.project, record.version))
     pure = farm.pure_platform
     every = list(farm.platforms.values())
     for recipe in sorted(farm.recipes.values(), key=lambda r: r.name):
@@ -106,12 +141,13 @@ def current(farm: Farm, store: Store) -> Collection:
                     if source is not None and r.inputs.get("wheel") == source.wheel_sha256
                 ]
             else:
-                lines = _lock_lines(farm, recipe, platform, locks)
+                lock = _lock(farm, recipe, platform, locks)
                 candidates = [
                     r
                     for r in candidates
-                    if _is_current_build(r, recipe, lines)
+                    if _is_current_build(r, recipe, lock)
                     and _built_with_current_toolchain(r, recipe, platform, farm)
+                    and _built_with_current_backends(r, recipe, platform, farm, lock, made)
                 ]
             shas = sorted({r.wheel_sha256 for r in candidates})
             if not candidates:

@@ -320,7 +320,11 @@ def _build_task(work: BuildWork, run: _Run, schedule_needs: frozenset[str]) -> t
         job=job,
         sdist=run.sdists[job.recipe.name],
         pins=inputs.pins,
-        depends_wheels=tuple(sorted(run.wheels[k] for k in schedule_needs)),
+        depends_wheels=tuple(
+            sorted(
+                run.wheels[k] for k in schedule_needs if run.by_key[k].recipe.name in inputs.uses
+            )
+        ),
         source_date_epoch=inputs.source_date_epoch,
         isolate_network=run.isolate,
         settings=run.settings,

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from builder.model.library import Library
 from builder.model.lock import FRONTEND, Lock, Pin, apply_overrides, parse_requirements
-from builder.pipeline import normalize
+from builder.pipeline import bootstrap, normalize
 from builder.pipeline.backends import Backend
 from builder.pipeline.normalize import ZIP_EPOCH
 from builder.pipeline.plan import Job
@@ -33,7 +33,8 @@ BUILD_FORMAT: Final = 2
 class Inputs:
     values: dict[str, Any]
     hash: str
-    pins: tuple[Pin, ...] = ()
+    pins: tuple[Pin, ...] = ()  # installed from PyPI's wheels, by hash
+    uses: tuple[str, ...] = ()  # the set's recipes whose wheels are installed
     source_date_epoch: int = ZIP_EPOCH
 
 
@@ -73,7 +74,12 @@ def build_inputs(
     sandbox: str,
 ) -> Inputs:
     recipe, platform = job.recipe, job.platform
-    pins = locked_pins(job, sdist, lock)
+    closure = locked_pins(job, sdist, lock)
+    # The set's own wheels replace the pins they stand for; the planner may offer one
+    # this build's closure does not hold (a pin of another platform's markers).
+    held = {pin.name for pin in closure} | set(recipe.depends)
+    depends = {name: sha for name, sha in depends.items() if name in held}
+    pins = bootstrap.split(closure, depends)
     epoch = source_date_epoch(job, sdist)
     interpreter = backend.interpreter(platform)
     values: dict[str, Any] = {
@@ -100,7 +106,13 @@ def build_inputs(
         "tools": {"uv": importlib.metadata.version("uv")},
         "toolchain": backend.toolchain(recipe, platform, libraries),
     }
-    return Inputs(values=values, hash=input_hash(values), pins=pins, source_date_epoch=epoch)
+    return Inputs(
+        values=values,
+        hash=input_hash(values),
+        pins=pins,
+        uses=tuple(sorted(depends)),
+        source_date_epoch=epoch,
+    )
 
 
 def reuse_inputs(job: Job, *, pure_wheel_sha256: str, interpreter: dict[str, str]) -> Inputs:

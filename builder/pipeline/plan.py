@@ -25,6 +25,14 @@ class Job:
     recipe: Recipe
     platform: Platform
     reuses: str | None = None  # the platform id whose pure wheel this job tests and serves
+    # The set's recipes whose wheels its build environment holds instead of PyPI's: its
+    # own build backends (`bootstrap.attach`), beside the recipe's `build.depends`.
+    backends: tuple[str, ...] = ()
+
+    @property
+    def uses(self) -> tuple[str, ...]:
+        """Every recipe whose wheel this job's build installs."""
+        return tuple(sorted({*self.recipe.depends, *self.backends}))
 
     @property
     def key(self) -> str:
@@ -92,7 +100,7 @@ def build_graph(jobs: Iterable[Job]) -> dict[str, set[str]]:
         needs = set()
         if job.reuses:
             needs.add(f"{job.recipe.name}@{job.reuses}")
-        for dep in job.recipe.depends:
+        for dep in job.uses:
             same = f"{dep}@{job.platform.id}"
             if same in by_key:
                 needs.add(same)

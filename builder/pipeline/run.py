@@ -16,8 +16,9 @@ from builder.model.farm import Farm
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
 from builder.paths import uv_binary
-from builder.pipeline import buildroot
+from builder.pipeline import bootstrap, buildroot
 from builder.pipeline.backends import why_not_buildable
+from builder.pipeline.bootstrap import BackendsFrom
 from builder.pipeline.executor import Outcome, execute
 from builder.pipeline.plan import Job, plan_jobs
 from builder.pipeline.sandbox import describe
@@ -34,9 +35,15 @@ class Selection:
     jobs: list[Job]
 
 
-def select(farm: Farm, projects: Sequence[str], globs: Sequence[str]) -> Selection:
-    """The jobs for `projects` (all if empty) on the platforms matching `globs` (all if
-    empty) that this machine can build; the others are named with the reason."""
+def select(
+    farm: Farm,
+    projects: Sequence[str],
+    globs: Sequence[str],
+    backends_from: BackendsFrom = BackendsFrom.SET,
+) -> Selection:
+    """The jobs for `projects` (all if empty) and the recipes their builds install, on
+    the platforms matching `globs` (all if empty) that this machine can build; the
+    others are named with the reason."""
     unknown = sorted(set(projects) - set(farm.recipes))
     if unknown:
         raise InputError(
@@ -64,7 +71,17 @@ def select(farm: Farm, projects: Sequence[str], globs: Sequence[str]) -> Selecti
         recipes = {n: r for n, r in recipes.items() if not r.pure}
         unbuildable["pure recipes"] = f"built on {farm.pure_platform.id}"
     every = [p for p in farm.platforms.values() if not why_not_buildable(p)]
-    jobs = plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every)
+    while True:
+        jobs = bootstrap.attach(
+            farm, plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every),
+            backends_from,
+        )  # fmt: skip
+        # A run of some projects builds what their builds install, as pip installs what
+        # a requirement needs: mostly cache hits.
+        wanted = {name for job in jobs for name in job.uses if name in farm.recipes}
+        if wanted <= recipes.keys():
+            break
+        recipes |= {name: farm.recipes[name] for name in sorted(wanted - recipes.keys())}
     return Selection(recipes=recipes, buildable=buildable, unbuildable=unbuildable, jobs=jobs)
 
 
@@ -76,6 +93,7 @@ def settings(
     jobs: int,
     sandbox: bool = True,
     keep: bool = False,
+    backends_from: BackendsFrom = BackendsFrom.SET,
 ) -> Settings:
     """A run's settings; raises SandboxError if a sandbox is wanted and cannot be made,
     BuildRootError if the build root is not this user's own."""
@@ -87,6 +105,7 @@ def settings(
         jobs=jobs,
         sandbox=describe(sandbox),
         keep=keep,
+        backends_from=str(backends_from),
     )
 
 
@@ -99,7 +118,7 @@ def build_set(
 ) -> list[Outcome]:
     """Plan, then run every job, reporting as it goes; ends with the closing table."""
     with reporter.stage("plan"):
-        chosen = select(farm, projects, globs)
+        chosen = select(farm, projects, globs, BackendsFrom(run_settings.backends_from))
         reporter.console.print(
             f"{len(chosen.jobs)} jobs: {len(chosen.recipes)} recipes x "
             f"{len(chosen.buildable)} platforms, {run_settings.jobs} at a time"

@@ -25,6 +25,7 @@ class Settings:
     run: int = field(default_factory=os.getpid)  # the run's process: its staging directory
     sandbox: str = NONE  # what `sandbox.describe` said: the bubblewrap version, or none
     keep: bool = False  # keep a job's directory after its wheel passed (`--keep-build-dirs`)
+    backends_from: str = "set"  # bootstrap.BackendsFrom: the set's own backends, or PyPI's
 
 
 @dataclass(frozen=True, kw_only=True)

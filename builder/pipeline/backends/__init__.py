@@ -28,6 +28,11 @@ class Backend(Protocol):
         """Whether builds need the recipes' system packages on the machine running the
         farm (rather than in the backend's own image)."""
 
+    @property
+    def installs_set_wheels(self) -> bool:
+        """Whether a build environment can hold the set's own wheels (its own build
+        backends, `build.depends`) rather than only what an index serves."""
+
     def why_not_buildable(self, platform: Platform) -> str | None:
         """None if this machine can build `platform`, else why not, in plain words."""
 

@@ -440,6 +440,8 @@ class CibuildwheelBackend:
 
     name = BackendName.CIBUILDWHEEL
     host_packages = False  # installed in its images by before-all
+    # Its build environments install from an index (PIP_CONSTRAINT): PyPI's backends.
+    installs_set_wheels = False
 
     def why_not_buildable(self, platform: Platform) -> str | None:
         return why_not_buildable(platform)

@@ -78,6 +78,7 @@ def _host_toolchain() -> dict[str, str]:
 class NativeBackend:
     name = BackendName.NATIVE
     host_packages = True
+    installs_set_wheels = True
 
     def why_not_buildable(self, platform: Platform) -> str | None:
         if platform.os is not OS.LINUX or host.system() != "Linux":

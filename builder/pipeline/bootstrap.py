@@ -1,0 +1,90 @@
+"""The set builds its own build backends: which of a build's requirements are its own.
+
+A build installs its lock's closure. The seed, pypa/build and what it needs, comes from
+the lock's hash-pinned PyPI wheels: something must run the backend that builds the
+first backend. Every other pin whose project the set holds at the pinned version is
+installed from the set's own wheel, built earlier in the same run. setuptools and
+flit-core build from their own trees on the seed alone, and the rest follows from
+them (wheel and pathspec on flit-core, pluggy and trove-classifiers on setuptools,
+hatchling on those). A pin the set does not hold at that version still comes from
+PyPI, by hash, and `ipwhl status` counts the builds that needed one.
+
+`--backends-from pypi` builds with PyPI's wheels throughout, as the farm did before:
+the fixed point (`nox -s bootstrap`) compares the two, byte for byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+from packaging.requirements import Requirement
+
+from builder.errors import IpwhlError
+from builder.model.farm import Farm
+from builder.model.lock import FRONTEND, Lock, Pin, read_lock
+from builder.model.platform import Platform
+from builder.model.recipe import Recipe
+from builder.pipeline.backends import backend_for
+from builder.pipeline.plan import Job
+
+
+class BackendsFrom(StrEnum):
+    SET = "set"  # the set's own wheels wherever it holds the pinned version
+    PYPI = "pypi"  # the lock's PyPI wheels throughout (the fixed point's other side)
+
+
+def seed(lock: Lock) -> frozenset[str]:
+    """The frontend and what it needs: always the lock's PyPI wheels."""
+    return frozenset(p.name for p in lock.closure([Requirement(FRONTEND)], who=str(lock.path)))
+
+
+def own_backends(recipe: Recipe, lock: Lock, recipes: Mapping[str, Recipe]) -> tuple[str, ...]:
+    """The pins of `lock` the set builds itself, at the pinned version. Never the
+    recipe itself: a backend that needs itself builds from its own tree."""
+    kept = seed(lock)
+    return tuple(
+        sorted(
+            name
+            for name, pin in lock.pins.items()
+            if name not in kept
+            and name != recipe.name
+            and (own := recipes.get(name)) is not None
+            and own.version == pin.version
+        )
+    )
+
+
+def installs_own(platform: Platform, backends_from: BackendsFrom) -> bool:
+    """Whether `platform`'s builds take the set's own wheels: cibuildwheel's
+    environments install from an index, so its platforms build with PyPI's."""
+    return backends_from is BackendsFrom.SET and backend_for(platform).installs_set_wheels
+
+
+def attach(farm: Farm, jobs: Iterable[Job], backends_from: BackendsFrom) -> list[Job]:
+    """`jobs`, each with the set's recipes its build environment takes from the set.
+
+    A job whose lock cannot be read gets none: its preparation fails naming the lock."""
+    attached = []
+    locks: dict[str, Lock | None] = {}
+    for job in jobs:
+        if job.reuses or not installs_own(job.platform, backends_from):
+            attached.append(job)
+            continue
+        path = farm.lock_path(job.recipe.name, job.platform.interpreter)
+        if str(path) not in locks:
+            try:
+                locks[str(path)] = read_lock(path)
+            except IpwhlError:
+                locks[str(path)] = None
+        lock = locks[str(path)]
+        backends = own_backends(job.recipe, lock, farm.recipes) if lock else ()
+        attached.append(dataclasses.replace(job, backends=backends))
+    return attached
+
+
+def split(pins: Iterable[Pin], own: Iterable[str]) -> tuple[Pin, ...]:
+    """The pins still installed from PyPI once `own` come from the set."""
+    taken = set(own)
+    return tuple(pin for pin in pins if pin.name not in taken)
