@@ -160,19 +160,34 @@ def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...
         elif len(parts) == 2 and parts[1].endswith(".py") and parts[0] not in packages:
             # A namespace package (ruamel/yaml/...) has no __init__.py at its root.
             pass
-    # Beside a package, root modules are build helpers (hatch_build.py, setup.py).
-    candidates = packages or modules
-    found = sorted(
-        n
-        for n in candidates
-        if n.isidentifier() and not n.startswith("_") and n.lower() not in _NOT_IMPORTS
-    )
+
+    def importable(names: set[str]) -> list[str]:
+        return sorted(
+            n
+            for n in names
+            if n.isidentifier() and not n.startswith("_") and n.lower() not in _NOT_IMPORTS
+        )
+
+    # Beside a package, root modules are build helpers (hatch_build.py, setup.py); a
+    # tests/ package beside a single module (expandvars.py) is no package of its own.
+    found = importable(packages) or importable(modules) or _namespaced(name, members)
     if not found:
         raise CurationError(
             f"cannot tell what {name} installs (no top_level.txt, no package at the root)",
             fix="write test.imports by hand",
         )
     return _prefer(name, found)
+
+
+def _namespaced(name: str, members: dict[str, bytes | None]) -> list[str]:
+    """A package in a namespace named like the project (poetry-core: poetry/core/,
+    coherent.licensed: coherent/licensed/), at the root or under src/: its dotted name."""
+    parts = re.split(r"[-_.]+", name.lower())
+    if len(parts) < 2:
+        return []
+    path = "/".join(parts) + "/__init__.py"
+    lowered = {rel.lower() for rel in members}
+    return [".".join(parts)] if {path, f"src/{path}"} & lowered else []
 
 
 def _prefer(name: str, found: list[str]) -> tuple[str, ...]:

@@ -3,6 +3,7 @@ every Linux interpreter it is built with, on its own (locks/<recipe>/)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from packaging.requirements import Requirement
 from builder.atomic import write_atomic
 from builder.errors import InputError, LockError, Problem
 from builder.model.farm import Farm
-from builder.model.lock import FRONTEND, compile_lock, sdist_build_requires
+from builder.model.lock import FRONTEND, compile_lock, read_lock, sdist_build_requires
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
 from builder.paths import uv_binary
@@ -125,8 +126,7 @@ def _compile(
         overrides = directory / "overrides.txt"
         overrides.write_text("".join(f"{Requirement(t)}\n" for t in recipe.overrides))
     out = directory / target.name
-    if target.is_file():
-        shutil.copy(target, out)  # uv keeps the pins that still fit
+    out.write_text(_preferences(farm, target))
     python = _interpreter(platform, directory, cache, uv)
     try:
         compile_lock(source, out, python_version=platform.python_version, uv=uv,
@@ -140,6 +140,17 @@ def _compile(
     if overrides is None:
         (target.parent / "overrides.txt").unlink(missing_ok=True)
     out.replace(target)
+
+
+def _preferences(farm: Farm, target: Path) -> str:
+    """What uv keeps where it still fits (it reads them from the output file): the
+    set's own version of every project it holds, since a build installs the set's
+    wheel where the lock pins that version; the old lock's pins for the rest."""
+    pins = {}
+    with contextlib.suppress(LockError):  # none yet, or unreadable: compiled afresh
+        pins = {name: str(pin.version) for name, pin in read_lock(target).pins.items()}
+    pins |= {name: str(recipe.version) for name, recipe in farm.recipes.items()}
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
 
 
 def _remove_stale(farm: Farm) -> tuple[Path, ...]:

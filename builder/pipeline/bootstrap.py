@@ -62,26 +62,33 @@ def installs_own(platform: Platform, backends_from: BackendsFrom) -> bool:
     return backends_from is BackendsFrom.SET and backend_for(platform).installs_set_wheels
 
 
-def attach(farm: Farm, jobs: Iterable[Job], backends_from: BackendsFrom) -> list[Job]:
-    """`jobs`, each with the set's recipes its build environment takes from the set.
+def _lock_of(farm: Farm, job: Job) -> Lock | None:
+    try:
+        return read_lock(farm.lock_path(job.recipe.name, job.platform.interpreter))
+    except IpwhlError:
+        return None  # the job's preparation fails, naming the lock
 
-    A job whose lock cannot be read gets none: its preparation fails naming the lock."""
+
+def attach(farm: Farm, jobs: Iterable[Job], backends_from: BackendsFrom) -> list[Job]:
+    """`jobs`, each with the set's recipes its build environment takes from the set."""
     attached = []
-    locks: dict[str, Lock | None] = {}
     for job in jobs:
-        if job.reuses or not installs_own(job.platform, backends_from):
-            attached.append(job)
-            continue
-        path = farm.lock_path(job.recipe.name, job.platform.interpreter)
-        if str(path) not in locks:
-            try:
-                locks[str(path)] = read_lock(path)
-            except IpwhlError:
-                locks[str(path)] = None
-        lock = locks[str(path)]
+        lock = None
+        if not job.reuses and installs_own(job.platform, backends_from):
+            lock = _lock_of(farm, job)
         backends = own_backends(job.recipe, lock, farm.recipes) if lock else ()
         attached.append(dataclasses.replace(job, backends=backends))
     return attached
+
+
+def held(farm: Farm, job: Job) -> tuple[str, ...]:
+    """The set's recipes a job's build environment holds, its own backends and what
+    they need at run time (the lock resolved both): a run that builds the backends
+    tests them, and their tests install those."""
+    lock = _lock_of(farm, job) if job.backends else None
+    if lock is None:
+        return job.uses
+    return tuple(sorted({*job.uses, *(name for name in lock.pins if name in farm.recipes)}))
 
 
 def split(pins: Iterable[Pin], own: Iterable[str]) -> tuple[Pin, ...]:

@@ -76,9 +76,11 @@ def select(
             farm, plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every),
             backends_from,
         )  # fmt: skip
-        # A run of some projects builds what their builds install, as pip installs what
-        # a requirement needs: mostly cache hits.
-        wanted = {name for job in jobs for name in job.uses if name in farm.recipes}
+        # A run of some projects builds what their builds install, and what those need
+        # to pass their tests, as pip installs what a requirement needs: mostly cache hits.
+        wanted = {
+            name for job in jobs for name in bootstrap.held(farm, job) if name in farm.recipes
+        }
         if wanted <= recipes.keys():
             break
         recipes |= {name: farm.recipes[name] for name in sorted(wanted - recipes.keys())}

@@ -231,6 +231,12 @@ class Schedule:
         busy = (Phase.PREPARING, Phase.BUILDING, Phase.TESTING, Phase.RECORDING)
         if self.phase[key] not in busy:
             raise ScheduleError(f"{key} failed while {self.phase[key]}")
+        if blocked := self._blocked(key):
+            # A build dependency failed its test while this ran: its wheel was dropped
+            # under this job, so the failure is the dependency's, not this job's own.
+            first = message.splitlines()[0] if message else ""
+            self._end(key, Status.SKIPPED, f"needs {blocked}, which did not pass ({first})")
+            return
         self._end(key, Status.FAILED, message)
 
     # --- inside -------------------------------------------------------------------

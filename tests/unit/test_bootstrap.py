@@ -77,3 +77,15 @@ def test_a_backend_is_built_before_every_build_that_installs_it(tmp_path: Path) 
     for job in jobs:
         if job.recipe.name != "zbackend" and not job.reuses:
             assert order.index(job.key) > first, job.key
+
+
+def test_build_lock_prefers_the_sets_own_versions(tmp_path: Path) -> None:
+    from builder.curation.locks import _preferences
+    from builder.model.farm import Farm
+
+    recipes = recipes_from(tmp_path, recipe_doc("flit-core", "3.12.0", pure=True))
+    old = _lock(tmp_path, _pin("flit-core", "4.2.0", "-r requirements.in"), _pin("six", "1.0"))
+    farm = Farm(root=tmp_path, recipes=recipes, platforms={})
+    # The set's version where it holds the project, the old lock's for the rest.
+    assert _preferences(farm, old) == "flit-core==3.12.0\nsix==1.0\n"
+    assert _preferences(farm, tmp_path / "absent.txt") == "flit-core==3.12.0\n"

@@ -135,6 +135,14 @@ def test_imports_from_root_modules_when_there_is_no_package() -> None:
     assert guess_imports("six", members) == ("six",)
 
 
+def test_a_tests_package_beside_a_root_module_is_not_what_it_installs() -> None:
+    # expandvars 1.1.2's sdist: one module, and tests/ with an __init__.py.
+    members: dict[str, bytes | None] = dict.fromkeys(
+        ["expandvars.py", "tests/__init__.py", "tests/test_expandvars.py", "pyproject.toml"]
+    )
+    assert guess_imports("expandvars", members) == ("expandvars",)
+
+
 def test_imports_put_the_project_first_and_keep_three() -> None:
     members: dict[str, bytes | None] = dict.fromkeys(
         f"{n}/__init__.py" for n in ("alpha", "beta", "gamma", "dateutil", "Tests")
@@ -142,14 +150,21 @@ def test_imports_put_the_project_first_and_keep_three() -> None:
     assert guess_imports("python-dateutil", members) == ("dateutil", "alpha", "beta")
 
 
-def test_imports_do_not_guess_a_namespace_package() -> None:
-    # ruamel/ has no __init__.py: the layout names no importable package at the root.
+def test_imports_of_a_package_in_a_namespace_named_like_the_project() -> None:
+    # ruamel/ has no __init__.py: the package is ruamel.yaml, as the project is named.
     members: dict[str, bytes | None] = dict.fromkeys(
         ["ruamel/yaml/__init__.py", "ruamel/yaml/main.py", "setup.py", "tests/test_x.py"]
     )
+    assert guess_imports("ruamel-yaml", members) == ("ruamel.yaml",)
+    # poetry-core 2.5.0 and coherent.licensed 0.5.2, under src/ and at the root.
+    poetry = dict.fromkeys(["src/poetry/core/__init__.py", "tests/__init__.py"])
+    assert guess_imports("poetry-core", poetry) == ("poetry.core",)
+    coherent = dict.fromkeys(["coherent/licensed/__init__.py", "(meta)/entry_points.txt"])
+    assert guess_imports("coherent.licensed", coherent) == ("coherent.licensed",)
+    # A namespace not named like the project is not guessed.
     with pytest.raises(CurationError) as caught:
-        guess_imports("ruamel-yaml", members)
-    assert "ruamel-yaml" in caught.value.message
+        guess_imports("yaml-extras", members)
+    assert "yaml-extras" in caught.value.message
     assert "test.imports" in caught.value.fix
     # Its egg-info says what it installs: the namespace (`ipwhl new` then dots it).
     members["ruamel.yaml.egg-info/top_level.txt"] = b"ruamel\n"

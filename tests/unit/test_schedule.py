@@ -242,6 +242,30 @@ def test_a_wheel_reusing_one_that_failed_its_test_is_skipped() -> None:
     assert "reuses the wheel of a@p1" in schedule.endings[1].message
 
 
+def test_a_build_that_fails_after_its_dependency_failed_its_test_is_skipped() -> None:
+    # b builds with a's wheel while a's test runs; a fails, its wheel is dropped, and
+    # b's build fails for want of it: that is a's failure, said as such.
+    nodes = {
+        "a@p1": Node(key="a@p1", project="a", platform="p1"),
+        "b@p1": Node(key="b@p1", project="b", platform="p1", needs=frozenset({"a@p1"})),
+    }
+    schedule = Schedule(nodes=nodes, recipes=frozenset({"a", "b"}))
+    schedule.to_prepare()
+    schedule.needs_build("a@p1")
+    schedule.take(2)
+    schedule.built("a@p1", [])
+    assert schedule.to_prepare() == ["b@p1"]
+    schedule.needs_build("b@p1")
+    assert [w.key for w in schedule.take(2)] == ["a@p1", "b@p1"]  # a's test, b's build
+    schedule.failed("a@p1", "test: boom")
+    schedule.failed("b@p1", "build: wheel 1234 is neither staged nor in the store")
+    assert [(e.key, e.status) for e in schedule.endings] == [
+        ("a@p1", Status.FAILED),
+        ("b@p1", Status.SKIPPED),
+    ]
+    assert schedule.endings[1].message.startswith("needs a@p1, which did not pass")
+
+
 def test_ready_builds_start_pure_first_then_longest_by_measured_time() -> None:
     times = {("slow", "p1"): 300.0, ("quick", "p1"): 10.0, ("slow", "p2"): 250.0}
     kinds = {"slow": False, "quick": False, "new": False, "pure": True}
