@@ -80,6 +80,14 @@ def reproduce_elsewhere(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bootstrap(session: nox.Session) -> None:
+    """The set's build backends built with PyPI's wheels and with the set's own, from
+    empty stores; every wheel compared (the bootstrap's fixed point)."""
+    _install(session)
+    session.run("python", str(ROOT / "tools" / "bootstrap.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def older_glibc(session: nox.Session) -> None:
     """Install and test every project of the store's set on Debian 11 (glibc 2.31), in a
     debootstrap chroot with a CPython built there (as root)."""

@@ -6,13 +6,16 @@ import argparse
 import datetime
 import fnmatch
 import json
+from collections import Counter
 from pathlib import Path
 
 from builder.curation.check import check
 from builder.curation.facts import Report
 from builder.curation.view import gather
-from builder.model.farm import load_farm
+from builder.errors import IpwhlError
+from builder.model.farm import Farm, load_farm
 from builder.options import add_store_options, cache_path, store_path
+from builder.pipeline import bootstrap, collection
 from builder.pipeline.store import Store
 
 
@@ -80,4 +83,22 @@ def run(args: argparse.Namespace) -> int:
         f"check {verdict}: {len(report.problems)} problems; {projects} projects, "
         f"{len(platforms)} platforms ({built} with wheels), {len(view.wheels)} wheels"
     )
+    _say_backends(farm, store)
     return 0 if report.ok else 1
+
+
+def _say_backends(farm: Farm, store: Store) -> None:
+    """How many of the current wheels were built with the set's own backends alone
+    (beyond the seed, the frontend), and what the others took from PyPI."""
+    try:
+        records = collection.current(farm, store).wheels.values()
+    except IpwhlError:
+        return  # the problems above name it
+    builds = [r for r in records if r.inputs.get("kind") == "build"]
+    if not builds:
+        return
+    taken = {r.input_hash: bootstrap.from_pypi(farm, r) for r in builds}
+    counts = Counter(pin for pins in taken.values() for pin in pins)
+    own = sum(1 for pins in taken.values() if not pins)
+    rest = ", ".join(f"{pin} ({n})" for pin, n in sorted(counts.items())) or "nothing"
+    print(f"built with the set's own backends: {own} of {len(builds)} builds; from PyPI: {rest}")

@@ -26,32 +26,47 @@ from builder.curation.view import gather
 from builder.errors import CurationError
 from builder.model.farm import Farm
 from builder.model.recipe import Recipe
+from builder.pipeline import bootstrap
 from builder.pipeline.store import Store
 from builder.tomlwrite import toml_string
 
 
 @dataclass(frozen=True, kw_only=True)
 class Dependents:
-    build: tuple[str, ...]  # rebuild: they build against it (build.depends, transitively)
+    build: tuple[str, ...]  # rebuild: they build against it or with it, transitively
     runtime: tuple[str, ...]  # retest: their wheels require it at run time
     broken: tuple[str, ...]  # "name: requirement" the new version does not meet
 
 
-def build_dependents(recipes: Mapping[str, Recipe], names: Iterable[str]) -> set[str]:
-    """Every recipe that needs one of `names` at build time, transitively."""
+def build_dependents(
+    recipes: Mapping[str, Recipe],
+    names: Iterable[str],
+    uses: Mapping[str, Iterable[str]] | None = None,
+) -> set[str]:
+    """Every recipe that needs one of `names` at build time, transitively: through
+    `build.depends`, and through `uses` (recipe -> the set's own backends its builds
+    install, `bootstrap.build_uses`)."""
+    needs = {
+        recipe.name: {*recipe.depends, *((uses or {}).get(recipe.name, ()))}
+        for recipe in recipes.values()
+    }
     found: set[str] = set()
     todo = list(names)
     while todo:
         name = todo.pop()
-        for recipe in recipes.values():
-            if name in recipe.depends and recipe.name not in found:
-                found.add(recipe.name)
-                todo.append(recipe.name)
+        for recipe, wanted in needs.items():
+            if name in wanted and recipe not in found:
+                found.add(recipe)
+                todo.append(recipe)
     return found
 
 
 def dependents(
-    recipes: Mapping[str, Recipe], wheels: Iterable[WheelFacts], name: str, version: Version
+    recipes: Mapping[str, Recipe],
+    wheels: Iterable[WheelFacts],
+    name: str,
+    version: Version,
+    uses: Mapping[str, Iterable[str]] | None = None,
 ) -> Dependents:
     runtime, broken = set(), set()
     for wheel in wheels:
@@ -66,7 +81,7 @@ def dependents(
             if req.specifier and not req.specifier.contains(version, prereleases=True):
                 broken.add(f"{wheel.project}: {req}")
     return Dependents(
-        build=tuple(sorted(build_dependents(recipes, [name]))),
+        build=tuple(sorted(build_dependents(recipes, [name], uses))),
         runtime=tuple(sorted(runtime)),
         broken=tuple(sorted(broken)),
     )
@@ -113,7 +128,8 @@ def bump(farm: Farm, name: str, version: str | None, *, cache: Path, store: Stor
         url=release.sdist.url,
         sha256=release.sdist.sha256,
     )
+    uses = bootstrap.build_uses(farm)  # as the locks pin it now: the old version
     write_atomic(recipe.path, text)
     view = gather(farm, store, cache)
-    found = dependents(farm.recipes, view.wheels, name, release.version)
+    found = dependents(farm.recipes, view.wheels, name, release.version, uses)
     return Bumped(project=name, old=recipe.version, new=release.version, dependents=found)

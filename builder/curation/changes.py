@@ -19,6 +19,7 @@ from builder.curation.view import build_requires as read_build_requires
 from builder.errors import CurationError, IpwhlError
 from builder.model.farm import Farm
 from builder.model.lock import FRONTEND, Lock, apply_overrides, read_lock
+from builder.pipeline import bootstrap
 from builder.pipeline.plan import Job, plan_jobs
 
 
@@ -105,8 +106,9 @@ def affected(farm: Farm, files: list[str], rev: str, cache: Path) -> Change:
                 build_requires=build_requires,
                 add=add,
             )
+    uses = bootstrap.build_uses(farm)
     for name in sorted(targets):
-        for dependent in build_dependents(farm.recipes, [name]):
+        for dependent in build_dependents(farm.recipes, [name], uses):
             add(dependent, targets[name] & selected(dependent), f"builds against {name}")
     return Change(recipes={n: frozenset(p) for n, p in targets.items()}, reasons=dict(reasons))
 

@@ -15,11 +15,13 @@ the fixed point (`nox -s bootstrap`) compares the two, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from builder.errors import IpwhlError
 from builder.model.farm import Farm
@@ -28,6 +30,7 @@ from builder.model.platform import Platform
 from builder.model.recipe import Recipe
 from builder.pipeline.backends import backend_for
 from builder.pipeline.plan import Job
+from builder.pipeline.store import Record
 
 
 class BackendsFrom(StrEnum):
@@ -95,3 +98,30 @@ def split(pins: Iterable[Pin], own: Iterable[str]) -> tuple[Pin, ...]:
     """The pins still installed from PyPI once `own` come from the set."""
     taken = set(own)
     return tuple(pin for pin in pins if pin.name not in taken)
+
+
+def from_pypi(farm: Farm, record: Record) -> tuple[str, ...]:
+    """The pins a stored build installed from PyPI beyond its seed ("name==version"):
+    none for a wheel built with the set's own backends alone."""
+    lines = [str(line).split(" ", 1)[0] for line in record.inputs.get("build-requirements", [])]
+    recipe = farm.recipes.get(record.project)
+    platform = farm.platforms.get(record.built_on)
+    kept: frozenset[str] = frozenset()
+    if recipe is not None and platform is not None:
+        with contextlib.suppress(IpwhlError):
+            kept = seed(read_lock(farm.lock_path(recipe.name, platform.interpreter)))
+    return tuple(line for line in lines if canonicalize_name(line.split("==")[0]) not in kept)
+
+
+def build_uses(farm: Farm) -> dict[str, set[str]]:
+    """recipe -> the set's recipes its builds install on some interpreter: its
+    `build.depends` and its own backends. What a change to one of them rebuilds."""
+    uses: dict[str, set[str]] = {}
+    for recipe in farm.recipes.values():
+        found = set(recipe.depends)
+        for interpreter in farm.lock_interpreters(recipe):
+            with contextlib.suppress(IpwhlError):
+                lock = read_lock(farm.lock_path(recipe.name, interpreter))
+                found.update(own_backends(recipe, lock, farm.recipes))
+        uses[recipe.name] = found
+    return uses

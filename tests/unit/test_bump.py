@@ -52,6 +52,10 @@ def test_build_dependents_are_transitive(tmp_path: Path) -> None:
     assert build_dependents(recipes, ["base", "other"]) == {"mid", "top", "leaf"}
     assert build_dependents(recipes, ["top"]) == set()
     assert build_dependents(recipes, ["loner", "not-a-recipe"]) == set()
+    # A recipe built with the set's own backend "loner" rebuilds with it, and whatever
+    # builds against that recipe follows.
+    uses = {"base": {"loner"}}
+    assert build_dependents(recipes, ["loner"], uses) == {"base", "mid", "top"}
 
 
 def test_dependents_at_build_and_run_time_and_the_broken_ones(tmp_path: Path) -> None:
