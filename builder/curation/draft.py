@@ -71,11 +71,14 @@ class Draft:
     requires_dist: tuple[str, ...]
     notes: tuple[str, ...]
     abi3: bool = False
+    pure_on_pypy: bool = False
 
     def toml(self) -> str:
         build: dict[str, TomlValue] = {"pure": self.pure}
         if self.abi3:
             build["abi3"] = True
+        if self.pure_on_pypy:
+            build["pure-on-pypy"] = True
         if self.system_packages:
             build["system-packages"] = list(self.system_packages)
         return dumps(
@@ -218,14 +221,8 @@ def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
             all(t.platform == "any" for t in parse_wheel_filename(w.filename)[3])
             for w in release.wheels
         }
-        if kinds == {True, False}:
-            # A pure fallback beside compiled wheels would serve some interpreters a
-            # second wheel (the one-wheel-per-platform gate); a maintainer must choose.
-            raise CurationError(
-                f"{release.name} {release.version} ships both pure and compiled wheels",
-                fix="pick a release with one kind (`ipwhl new NAME VERSION`), or write the "
-                "recipe by hand with build.env that forces one kind on every interpreter",
-            )
+        # Compiled wheels beside a pure one (aiohttp, sqlalchemy): the pure wheel is the
+        # fallback for interpreters without a compiled one; the farm compiles for each.
         return kinds == {True}
     if any(b in backend for b in _COMPILED_BACKENDS):
         return False
@@ -235,6 +232,20 @@ def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
     return not any(
         rel.endswith((".c", ".cc", ".cpp", ".pyx")) and not rel.startswith(("tests/", "doc"))
         for rel in members
+    )
+
+
+def guess_pure_on_pypy(release: pypi.Release) -> bool:
+    """Whether the sdist compiles nothing on PyPy, by design: upstream ships compiled
+    CPython wheels, none for PyPy, and a pure wheel that PyPy installs instead (aiohttp
+    and sqlalchemy skip their extensions there). The build checks the guess: a compiled
+    PyPy wheel from such a recipe fails, naming the field."""
+    tags = [tag for wheel in release.wheels for tag in parse_wheel_filename(wheel.filename)[3]]
+    compiled = [tag for tag in tags if tag.platform != "any"]
+    return (
+        any(tag.platform == "any" for tag in tags)
+        and any(tag.interpreter.startswith("cp") for tag in compiled)
+        and not any(tag.interpreter.startswith("pp") for tag in compiled)
     )
 
 
@@ -337,6 +348,7 @@ def draft(
         sha256=release.sdist.sha256,
         pure=(pure := guess_pure(release, members)),
         abi3=not pure and guess_abi3(release),
+        pure_on_pypy=not pure and guess_pure_on_pypy(release),
         system_packages=guess_system_packages(members),
         imports=imports,
         requires_dist=tuple(meta.get_all("Requires-Dist") or ()),

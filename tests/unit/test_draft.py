@@ -15,6 +15,7 @@ from builder.curation.draft import (
     guess_imports,
     guess_license,
     guess_pure,
+    guess_pure_on_pypy,
     guess_system_packages,
     needed_dependencies,
     python_versions,
@@ -220,11 +221,20 @@ def test_abi3_when_every_compiled_cpython_wheel_says_so(wheels: list[str], expec
     assert guess_abi3(release(*wheels)) is expected
 
 
-def test_pure_and_compiled_wheels_together_need_a_maintainer() -> None:
+def test_a_pure_fallback_beside_compiled_wheels_drafts_compiled_and_pure_on_pypy() -> None:
+    # aiohttp 3.14's shape: compiled CPython wheels, a pure wheel for the rest.
     both = release("demo-1.0-py3-none-any.whl", "demo-1.0-cp312-cp312-macosx_11_0_arm64.whl")
-    with pytest.raises(CurationError) as caught:
-        guess_pure(both, {})
-    assert caught.value.message == "demo 1.0 ships both pure and compiled wheels"
+    assert guess_pure(both, {}) is False
+    assert guess_pure_on_pypy(both) is True
+    # Compiled PyPy wheels too: PyPy compiles.
+    pypy = release(
+        "demo-1.0-py3-none-any.whl",
+        "demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+        "demo-1.0-pp311-pypy311_pp73-manylinux_2_17_x86_64.whl",
+    )
+    assert guess_pure_on_pypy(pypy) is False
+    # No pure wheel: nothing says what PyPy does.
+    assert guess_pure_on_pypy(release("demo-1.0-cp312-cp312-win_amd64.whl")) is False
 
 
 @pytest.mark.parametrize(
