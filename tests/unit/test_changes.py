@@ -337,3 +337,19 @@ def test_plan_document_lists_jobs_and_one_matrix_entry_per_platform(tmp_path: Pa
             {"platform": WIN, "backend": "cibuildwheel", "projects": "patched purelib"},
         ],
     }  # fmt: skip
+
+
+def test_a_backend_change_rebuilds_what_builds_with_it(tmp_path: Path) -> None:
+    from tests.unit.test_bootstrap import _pin
+
+    farm = farm_of(tmp_path)
+    # patched's locks pin purelib at the set's version: its builds install the set's
+    # own purelib wheel, so a new purelib rebuilds patched where it is built.
+    for interpreter in farm.lock_interpreters(farm.recipes["patched"]):
+        path = farm.lock_path("patched", interpreter)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_pin("build", "1.3.0", "-r requirements.in") + _pin(
+            "purelib", "1.0.0", "-r requirements.in"))  # fmt: skip
+    change = affected(farm, ["recipes/purelib.toml"], "HEAD", tmp_path / "cache")
+    assert change.reasons["patched"] == "builds against purelib"
+    assert change.recipes["patched"] == {p for p in ALL if farm.recipes["patched"].selects(p)}
