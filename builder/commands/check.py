@@ -97,7 +97,8 @@ def _say_backends(farm: Farm, store: Store) -> None:
     builds = [r for r in records if r.inputs.get("kind") == "build"]
     if not builds:
         return
-    taken = {r.input_hash: bootstrap.from_pypi(farm, r) for r in builds}
+    locks: bootstrap.Locks = {}
+    taken = {r.input_hash: bootstrap.from_pypi(farm, r, locks) for r in builds}
     counts = Counter(pin for pins in taken.values() for pin in pins)
     own = sum(1 for pins in taken.values() if not pins)
     rest = ", ".join(f"{pin} ({n})" for pin, n in sorted(counts.items())) or "nothing"

@@ -137,6 +137,17 @@ def read_lock(path: Path) -> Lock:
     return Lock(path=path, pins=pins)
 
 
+def read_lock_once(path: Path, cache: dict[Path, Lock | None]) -> Lock | None:
+    """The lock at `path`, read once per `cache`; None where there is none or it does
+    not read (what needs it names the problem: a job's preparation, `ipwhl check`)."""
+    if path not in cache:
+        try:
+            cache[path] = read_lock(path)
+        except LockError:
+            cache[path] = None
+    return cache[path]
+
+
 def _via_name(text: str) -> str:
     return "-r" if text.startswith("-r") else canonicalize_name(text.split()[0])
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from builder.errors import IpwhlError
 from builder.model.farm import Farm
-from builder.model.lock import Lock, read_lock
+from builder.model.lock import Lock, read_lock_once
 from builder.model.platform import Platform, ToolchainName
 from builder.model.recipe import Recipe
 from builder.pipeline import bootstrap
@@ -32,18 +32,6 @@ class Collection:
 
     def projects(self) -> list[str]:
         return sorted({project for project, _ in self.wheels})
-
-
-def _lock(
-    farm: Farm, recipe: Recipe, platform: Platform, cache: dict[Path, Lock | None]
-) -> Lock | None:
-    path = farm.lock_path(recipe.name, platform.interpreter)
-    if path not in cache:
-        try:
-            cache[path] = read_lock(path)
-        except IpwhlError:
-            cache[path] = None
-    return cache[path]
 
 
 def _is_current_build(record: Record, recipe: Recipe, lock: Lock | None) -> bool:
@@ -141,7 +129,8 @@ def current(farm: Farm, store: Store) -> Collection:
                     if source is not None and r.inputs.get("wheel") == source.wheel_sha256
                 ]
             else:
-                lock = _lock(farm, recipe, platform, locks)
+                path = farm.lock_path(recipe.name, platform.interpreter)
+                lock = read_lock_once(path, locks)
                 candidates = [
                     r
                     for r in candidates

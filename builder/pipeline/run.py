@@ -71,15 +71,19 @@ def select(
         recipes = {n: r for n, r in recipes.items() if not r.pure}
         unbuildable["pure recipes"] = f"built on {farm.pure_platform.id}"
     every = [p for p in farm.platforms.values() if not why_not_buildable(p)]
+    locks: bootstrap.Locks = {}
     while True:
         jobs = bootstrap.attach(
             farm, plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every),
-            backends_from,
+            backends_from, locks,
         )  # fmt: skip
         # A run of some projects builds what their builds install, and what those need
         # to pass their tests, as pip installs what a requirement needs: mostly cache hits.
         wanted = {
-            name for job in jobs for name in bootstrap.held(farm, job) if name in farm.recipes
+            name
+            for job in jobs
+            for name in bootstrap.held(farm, job, locks)
+            if name in farm.recipes
         }
         if wanted <= recipes.keys():
             break
