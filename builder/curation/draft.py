@@ -72,9 +72,12 @@ class Draft:
     notes: tuple[str, ...]
     abi3: bool = False
     pure_on_pypy: bool = False
+    rust: bool = False
 
     def toml(self) -> str:
         build: dict[str, TomlValue] = {"pure": self.pure}
+        if self.rust:
+            build["rust"] = True
         if self.abi3:
             build["abi3"] = True
         if self.pure_on_pypy:
@@ -150,16 +153,17 @@ def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...
             found = [n.strip() for n in data.decode().splitlines() if n.strip()]
             names = [n for n in found if not n.startswith("_") and n not in _NOT_IMPORTS]
             if names or found:
-                return _prefer(name, names or found)
+                return _prefer(name, names or found, members)
     packages, modules = set(), set()
     for rel in members:
         parts = rel.split("/")
-        if parts[0] == "src":
+        if parts[0] in ("src", "python"):  # python/: maturin's usual python-source
             parts = parts[1:]
-        if len(parts) == 2 and parts[1] == "__init__.py":
+        if len(parts) == 2 and parts[1] in ("__init__.py", "__init__.pyi"):
             packages.add(parts[0])
-        elif len(parts) == 1 and parts[0].endswith(".py"):
-            modules.add(parts[0][:-3])
+        elif len(parts) == 1 and parts[0].endswith((".py", ".pyi")):
+            # A stub at the root (rpds.pyi) stands for a compiled module of that name.
+            modules.add(parts[0].rsplit(".", 1)[0])
         elif len(parts) == 2 and parts[1].endswith(".py") and parts[0] not in packages:
             # A namespace package (ruamel/yaml/...) has no __init__.py at its root.
             pass
@@ -175,11 +179,13 @@ def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...
     # tests/ package beside a single module (expandvars.py) is no package of its own.
     found = importable(packages) or importable(modules) or _namespaced(name, members)
     if not found:
+        found = importable({d for d in _dirs_of_modules(members) if "/" not in d})
+    if not found:
         raise CurationError(
             f"cannot tell what {name} installs (no top_level.txt, no package at the root)",
             fix="write test.imports by hand",
         )
-    return _prefer(name, found)
+    return _prefer(name, found, members)
 
 
 def _namespaced(name: str, members: dict[str, bytes | None]) -> list[str]:
@@ -193,29 +199,76 @@ def _namespaced(name: str, members: dict[str, bytes | None]) -> list[str]:
     return [".".join(parts)] if {path, f"src/{path}"} & lowered else []
 
 
-def _prefer(name: str, found: list[str]) -> tuple[str, ...]:
+def _prefer(name: str, found: list[str], members: dict[str, bytes | None]) -> tuple[str, ...]:
     """The import named like the project first (`_argon2_cffi_bindings` for
-    argon2-cffi-bindings), then the public ones; at most three."""
-    key = name.replace("-", "_")
+    argon2-cffi-bindings, google.cloud.storage for google-cloud-storage), then the
+    public ones; at most three. A namespace (google, opentelemetry) imports even when
+    nothing of the project is installed, so what is inside it is named instead."""
+    found = [n for top in found for n in _inside_namespace(top.replace(".", "/"), members)]
+    key = name.lower().replace("-", "_").replace(".", "_")
 
     def named(n: str) -> bool:
-        return n.lower().lstrip("_") in (key, key.split("_")[-1])
+        flat = n.lower().replace(".", "_").lstrip("_")
+        last = n.lower().rsplit(".", 1)[-1] if "." in n else flat
+        return flat == key or last == key.split("_")[-1]
 
     ordered = [n for n in found if named(n)] + [
-        n for n in sorted(found) if not named(n) and not n.startswith("_")
+        n for n in sorted(found) if not named(n) and not n.rsplit(".", 1)[-1].startswith("_")
     ]
     return tuple(ordered[:3] or found[:1])
+
+
+def _inside_namespace(path: str, members: dict[str, bytes | None]) -> list[str]:
+    """`path` as a dotted name, or, when it is a namespace, the packages and modules
+    in it (descending through nested namespaces: google/cloud/storage)."""
+    if path.count("/") > 3 or not _is_namespace(path, members):
+        return [path.replace("/", ".")]
+    children: set[str] = set()
+    for rel in members:
+        rel = rel.removeprefix("src/")
+        if not rel.startswith(path + "/"):
+            continue
+        rest = rel[len(path) + 1 :].split("/")
+        if len(rest) == 1 and rest[0].endswith(".py") and rest[0] != "__init__.py":
+            children.add(rest[0][:-3])
+        elif len(rest) > 1 and any(r.endswith(".py") for r in rest[-1:]):
+            children.add(rest[0])
+    names = [
+        n
+        for child in sorted(children)
+        if child.isidentifier() and child not in ("tests", "test")
+        for n in _inside_namespace(f"{path}/{child}", members)
+    ]
+    return names or [path.replace("/", ".")]
+
+
+def _is_namespace(path: str, members: dict[str, bytes | None]) -> bool:
+    """A directory of modules without an __init__.py (PEP 420), or whose __init__.py
+    only extends its path (pkgutil and pkg_resources namespaces)."""
+    if path not in _dirs_of_modules(members):
+        return False
+    for rel in (f"{path}/__init__.py", f"src/{path}/__init__.py"):
+        if rel in members:
+            data = members[rel] or b""
+            return b"extend_path" in data or b"declare_namespace" in data
+    return True
+
+
+def _dirs_of_modules(members: dict[str, bytes | None]) -> set[str]:
+    """Every directory (without a leading src/) holding Python files at any depth."""
+    dirs: set[str] = set()
+    for rel in members:
+        if rel.endswith(".py"):
+            parts = rel.removeprefix("src/").split("/")[:-1]
+            dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return dirs
 
 
 def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
     """PyPI's own wheels say it best; without them, look for compiled sources."""
     backend = _backend(members)
-    # Cargo.toml alone is not enough: zstandard ships an optional Rust crate beside C.
-    if any(b in backend for b in _RUST_BACKENDS):
-        raise CurationError(
-            f"{release.name} builds Rust code",
-            fix="the farm has no Rust toolchain pinned yet; leave it out for now",
-        )
+    if guess_rust(members):
+        return False
     if release.wheels:
         kinds = {
             all(t.platform == "any" for t in parse_wheel_filename(w.filename)[3])
@@ -233,6 +286,13 @@ def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
         rel.endswith((".c", ".cc", ".cpp", ".pyx")) and not rel.startswith(("tests/", "doc"))
         for rel in members
     )
+
+
+def guess_rust(members: dict[str, bytes | None]) -> bool:
+    """A Rust build backend (maturin, setuptools-rust). Cargo.toml alone is not enough:
+    zstandard ships an optional Rust crate beside its C code."""
+    backend = _backend(members)
+    return any(b in backend for b in _RUST_BACKENDS)
 
 
 def guess_pure_on_pypy(release: pypi.Release) -> bool:
@@ -349,6 +409,7 @@ def draft(
         pure=(pure := guess_pure(release, members)),
         abi3=not pure and guess_abi3(release),
         pure_on_pypy=not pure and guess_pure_on_pypy(release),
+        rust=guess_rust(members),
         system_packages=guess_system_packages(members),
         imports=imports,
         requires_dist=tuple(meta.get_all("Requires-Dist") or ()),

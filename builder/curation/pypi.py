@@ -221,6 +221,7 @@ _READ_NAMES = frozenset(
         "setup.py",
         "setup.cfg",
         "top_level.txt",
+        "__init__.py",
         "meson.build",
         "CMakeLists.txt",
         "Cargo.toml",

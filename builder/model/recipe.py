@@ -51,6 +51,7 @@ PROJECT_KEYS = {"name", "version", "license", "confusable-with"}
 SOURCE_KEYS = {"url", "sha256", "patches"}
 BUILD_KEYS = {
     "pure",
+    "rust",
     "abi3",
     "pure-on-pypy",
     "env",
@@ -91,6 +92,7 @@ class Recipe:
     config_settings: tuple[tuple[str, str], ...] = ()
     system_packages: tuple[str, ...] = ()  # what the host toolchain links against
     libraries: tuple[str, ...] = ()  # libraries/<name>.toml the zig toolchain links against
+    rust: bool = False  # compiled with the pinned Rust too, its crates from Cargo.lock
     requires: tuple[str, ...] = ()
     # Replace what the sdist asks for a project, wherever the build environment needs it
     # (uv's --override): a too-old or too-tight pin upstream, without a patch.
@@ -345,6 +347,14 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             message="a recipe cannot be both pure and abi3",
             fix="keep `pure = true` for py3-none-any wheels, `abi3 = true` for abi3 ones",
         )
+    if build.table.get("pure") is True and build.table.get("rust") is True:
+        collector.add(
+            code="R024",
+            file=path,
+            field="build.rust",
+            message="a pure recipe compiles no Rust",
+            fix="set `pure = false` (the sdist builds a Rust extension) or remove `rust`",
+        )
     if build.table.get("pure") is True and build.table.get("pure-on-pypy") is True:
         collector.add(
             code="R022",
@@ -370,6 +380,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         config_settings=tuple(sorted(build.str_table("config-settings").items())),
         system_packages=build.str_list("system-packages"),
         libraries=build.str_list("libraries"),
+        rust=bool(build.get("rust", bool, default=False)),
         requires=requires,
         overrides=overrides,
         depends=depends,

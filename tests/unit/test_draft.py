@@ -16,6 +16,7 @@ from builder.curation.draft import (
     guess_license,
     guess_pure,
     guess_pure_on_pypy,
+    guess_rust,
     guess_system_packages,
     needed_dependencies,
     python_versions,
@@ -162,14 +163,16 @@ def test_imports_of_a_package_in_a_namespace_named_like_the_project() -> None:
     assert guess_imports("poetry-core", poetry) == ("poetry.core",)
     coherent = dict.fromkeys(["coherent/licensed/__init__.py", "(meta)/entry_points.txt"])
     assert guess_imports("coherent.licensed", coherent) == ("coherent.licensed",)
-    # A namespace not named like the project is not guessed.
+    # A namespace not named like the project: what is inside it (the build's import
+    # test then shows whether the wheel installs it).
+    assert guess_imports("yaml-extras", members) == ("ruamel.yaml",)
     with pytest.raises(CurationError) as caught:
-        guess_imports("yaml-extras", members)
+        guess_imports("yaml-extras", dict.fromkeys(["setup.py", "tests/test_x.py", "README"]))
     assert "yaml-extras" in caught.value.message
     assert "test.imports" in caught.value.fix
-    # Its egg-info says what it installs: the namespace (`ipwhl new` then dots it).
+    # Its egg-info says what it installs: the namespace, and what is in it is named.
     members["ruamel.yaml.egg-info/top_level.txt"] = b"ruamel\n"
-    assert guess_imports("ruamel-yaml", members) == ("ruamel",)
+    assert guess_imports("ruamel-yaml", members) == ("ruamel.yaml",)
 
 
 # ---- pure -----------------------------------------------------------------------------
@@ -244,10 +247,62 @@ def test_a_pure_fallback_beside_compiled_wheels_drafts_compiled_and_pure_on_pypy
         PYPROJECT % (b'"setuptools", "setuptools-rust"', b"setuptools.build_meta"),
     ],
 )
-def test_rust_backends_are_refused_even_with_pure_wheels(pyproject: bytes) -> None:
-    with pytest.raises(CurationError) as caught:
-        guess_pure(release("demo-1.0-py3-none-any.whl"), {"pyproject.toml": pyproject})
-    assert caught.value.message == "demo builds Rust code"
+def test_rust_backends_draft_a_compiled_rust_recipe_even_with_pure_wheels(
+    pyproject: bytes,
+) -> None:
+    members: dict[str, bytes | None] = {"pyproject.toml": pyproject}
+    assert guess_rust(members) is True
+    assert guess_pure(release("demo-1.0-py3-none-any.whl"), members) is False
+
+
+def test_a_rust_crate_beside_c_code_is_not_a_rust_recipe() -> None:
+    # zstandard: setuptools builds its C extension; its Rust crate is optional.
+    members: dict[str, bytes | None] = {
+        "pyproject.toml": PYPROJECT % (b'"setuptools"', b"setuptools.build_meta"),
+        "rust-ext/Cargo.toml": b"[package]\n",
+    }
+    assert guess_rust(members) is False
+
+
+def test_imports_of_a_compiled_module_named_by_its_stub_or_python_source() -> None:
+    # rpds-py 2026.9.1: the extension `rpds`, with only its stub in the sdist.
+    rpds = dict.fromkeys(["rpds.pyi", "src/lib.rs", "Cargo.toml", "docs/conf.py"])
+    assert guess_imports("rpds-py", rpds) == ("rpds",)
+    # pydantic-core: maturin's python-source directory python/.
+    core = dict.fromkeys(["python/pydantic_core/__init__.py", "src/lib.rs"])
+    assert guess_imports("pydantic-core", core) == ("pydantic_core",)
+
+
+def test_imports_inside_a_namespace_name_what_the_project_installs() -> None:
+    # google-cloud-storage 3.17.1: top_level.txt says `google`, a PEP 420 namespace
+    # that imports whether or not the project is installed.
+    storage: dict[str, bytes | None] = {
+        "google_cloud_storage.egg-info/top_level.txt": b"google\n",
+        "google/cloud/storage/__init__.py": b"",
+        "google/cloud/storage/blob.py": b"",
+        "google/cloud/_storage/__init__.py": b"",
+        "tests/unit/test_blob.py": b"",
+    }
+    assert guess_imports("google-cloud-storage", storage) == ("google.cloud.storage",)
+    # A pkgutil namespace (an __init__.py that only extends its path) is one too.
+    core: dict[str, bytes | None] = {
+        "google/__init__.py": b"__path__ = __import__('pkgutil').extend_path(__path__, __name__)",
+        "google/cloud/client.py": b"",
+        "google/cloud/exceptions.py": b"",
+        "google/cloud/version.py": b"",
+        "google/cloud/obsolete.py": b"",
+    }
+    assert guess_imports("google-cloud-core", core) == (
+        "google.cloud.client", "google.cloud.exceptions", "google.cloud.obsolete",
+    )  # fmt: skip
+    # opentelemetry-api: no top_level.txt, no package at the root, a namespace under src/.
+    otel = dict.fromkeys(
+        ["src/opentelemetry/trace/__init__.py", "src/opentelemetry/context/__init__.py",
+         "src/opentelemetry/_logs/__init__.py", "tests/test_x.py"]
+    )
+    assert guess_imports("opentelemetry-api", otel) == (
+        "opentelemetry.context", "opentelemetry.trace",
+    )  # fmt: skip
 
 
 # ---- system packages ------------------------------------------------------------------

@@ -540,6 +540,16 @@ def test_pure_on_pypy_drops_the_extension_imports_on_pypy_only(tmp_path: Path) -
                  field="build.pure-on-pypy")  # fmt: skip
 
 
+def test_a_rust_recipe_is_compiled(tmp_path: Path) -> None:
+    recipe = load_recipe(tmp_path / "a", with_(recipe_doc(), "build", rust=True))
+    assert recipe.rust and not recipe.pure
+    with pytest.raises(InputError) as caught:
+        load_recipe(tmp_path / "b", with_(recipe_doc(), "build", pure=True, rust=True))
+    problem = find_problem(caught.value.problems, code="R024", file="demo-pkg.toml",
+                           field="build.rust")  # fmt: skip
+    assert "pure = false" in problem.fix
+
+
 # Any value in any known key: the loader returns a recipe or raises InputError, never
 # anything else. (source.url is left out and project.name = '' assumed away: both are
 # known bugs pinned by the xfail tests above.)
@@ -550,6 +560,7 @@ KEYS = (
         ("build", k)
         for k in (
             "pure",
+            "rust",
             "env",
             "config-settings",
             "system-packages",

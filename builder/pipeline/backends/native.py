@@ -23,7 +23,7 @@ from builder.errors import BuildError, InterpreterNotFound
 from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import build, emulation, libraries, repair, rooted, toolchain
+from builder.pipeline import build, emulation, libraries, repair, rooted, rust, toolchain
 from builder.pipeline import sandbox as sandbox_
 from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import unpack
@@ -119,6 +119,8 @@ class NativeBackend:
                 found["root-headers"] = "python"
             for name in recipe.libraries:
                 found[f"library {name}"] = library_hash(libraries, name, zig, target)
+            if recipe.rust:
+                found |= rust.pinned_rust(platform.arch).describe()
             return found
         return dict(_host_toolchain())
 
@@ -134,7 +136,9 @@ class NativeBackend:
             source=placeholder / "sdist",
             home=placeholder / "home",
             source_date_epoch=0,
-            compilers=_toolchain_env(platform, placeholder / "toolchain") if compiled else None,
+            compilers=_toolchain_env(recipe, platform, placeholder / "toolchain", Path("$RUST"))
+            if compiled
+            else None,
         ).as_dict()
         env.pop("SOURCE_DATE_EPOCH")  # an input of its own
         shaping: dict[str, Any] = {
@@ -144,6 +148,8 @@ class NativeBackend:
         }
         if compiled:  # the zig binary is named by its wheel's hash in `toolchain`
             shaping["wrappers"] = toolchain.wrapper_scripts("$ZIG", toolchain.target(platform))
+        if compiled and recipe.rust:
+            shaping["cargo-config"] = rust.cargo_config(placeholder / "cargo-vendor")
         return shaping
 
     def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
@@ -179,7 +185,7 @@ class NativeBackend:
         env = build.backend_env(
             job.recipe, venv=venv, source=source, home=home,
             source_date_epoch=task.source_date_epoch,
-            compilers=_compilers(task, directory / "toolchain", log),
+            compilers=_compilers(task, directory / "toolchain", source, log),
         )  # fmt: skip
         wheel = build.run_backend(
             job.recipe,
@@ -304,16 +310,26 @@ def _sandbox(
                    hide_host_headers=platform.toolchain is ToolchainName.ZIG)  # fmt: skip
 
 
-def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | None:
-    """The pinned toolchain's wrappers for a compiled job on a zig platform, else None."""
+def _compilers(task: BuildTask, directory: Path, source: Path, log: Path) -> dict[str, str] | None:
+    """The pinned toolchain's wrappers for a compiled job on a zig platform, else None;
+    for a Rust recipe also the pinned Rust and the crates of the sdist's Cargo.lock."""
     job = task.job
     if job.recipe.pure or job.platform.toolchain is not ToolchainName.ZIG:
         return None
     zig = toolchain.pinned_zig()
     binary = toolchain.install(zig, task.settings.cache)
     target = toolchain.target(job.platform)
-    toolchain.write_wrappers(directory, toolchain.wrapper_scripts(str(binary), target))
-    found = _toolchain_env(job.platform, directory)
+    scripts = toolchain.wrapper_scripts(str(binary), target)
+    rust_home = Path("$RUST")
+    if job.recipe.rust:
+        rust_home = rust.install(rust.pinned_rust(job.platform.arch), task.settings.cache)
+        scripts |= toolchain.build_machine_script(str(binary), host.machine())
+        vendored = directory.parent / "cargo-vendor"
+        rust.vendor(rust.locked_crates(source), task.settings.cache, vendored)
+        (directory.parent / "cargo-home").mkdir()
+        (directory.parent / "cargo-home" / "config.toml").write_text(rust.cargo_config(vendored))
+    toolchain.write_wrappers(directory, scripts)
+    found = _toolchain_env(job.recipe, job.platform, directory, rust_home)
     if job.platform.root:
         rooted.link_headers(job.platform, directory)
     if task.libraries:
@@ -324,16 +340,27 @@ def _compilers(task: BuildTask, directory: Path, log: Path) -> dict[str, str] | 
             log=log, sandboxed=task.settings.sandbox != sandbox_.NONE,
         )  # fmt: skip
         for key, value in provided.items():
-            found[key] = f"{found[key]} {value}" if key in found else value
+            joint = ":" if key == "PATH" else " "
+            found[key] = f"{found[key]}{joint}{value}" if key in found else value
     return found
 
 
-def _toolchain_env(platform: Platform, directory: Path) -> dict[str, str]:
-    """The wrappers' environment, and on a rooted platform the way to its headers (the
-    same for a job's inputs, with a placeholder directory, as for the job itself)."""
+def _toolchain_env(
+    recipe: Recipe, platform: Platform, directory: Path, rust_home: Path
+) -> dict[str, str]:
+    """The wrappers' environment, on a rooted platform the way to its headers, for a
+    Rust recipe cargo's (the same for a job's inputs, with placeholder directories, as
+    for the job itself)."""
     found = toolchain.compiler_env(directory)
     if platform.root:
         found |= rooted.compiler_flags(platform, directory)
+    if recipe.rust:
+        bin_dir = directory / "bin"
+        found |= rust.cargo_env(
+            rust_home, directory.parent, target=rust.triple(platform.arch),
+            linker=bin_dir / "zig-cc", build_linker=bin_dir / "zig-build-cc",
+            source=directory.parent / "sdist",
+        )  # fmt: skip
     return found
 
 
