@@ -95,6 +95,8 @@ def reconstruct(tree: Path, manifest: dict[str, Any], work: Path) -> tuple[Path,
     # Library sources, where the build's fetch finds them (check_files hashed each).
     if (farm / "library-sources").is_dir():
         shutil.copytree(farm / "library-sources", cache / "libraries")
+    if (farm / "crates").is_dir():
+        shutil.copytree(farm / "crates", cache / "crates")
     for project, entry in sorted(manifest["projects"].items()):
         base = tree / SOURCES / project
         shutil.copy(base / f"{project}.toml", checkout / "recipes" / f"{project}.toml")

@@ -11,19 +11,23 @@ directory source; the build itself has no network.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import platform as host
 import shutil
 import tarfile
 import tempfile
 import tomllib
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import BuildError, DataError
 from builder.model.data import data_path, load_data
 from builder.pipeline.fetch import fetch_by_hash
+from builder.pipeline.normalize import record_hash
 
 _REGISTRIES = (
     "registry+https://github.com/rust-lang/crates.io-index",
@@ -142,19 +146,41 @@ class Crate:
 
 
 def locked_crates(source: Path) -> tuple[Crate, ...]:
-    """Every registry package of every Cargo.lock in an unpacked sdist; a lock naming
-    a git or path-less source the farm cannot fetch by checksum is refused."""
+    """Every registry package of every Cargo.lock in an unpacked sdist."""
     locks = sorted(p for p in source.rglob("Cargo.lock") if "target" not in p.parts)
+    return crates_of({str(p.relative_to(source)): p.read_bytes() for p in locks}, source.name)
+
+
+def sdist_crates(sdist: Path) -> tuple[Crate, ...]:
+    """The same, read from the sdist archive itself (for the published tree)."""
+    locks: dict[str, bytes] = {}
+    if sdist.name.endswith(".zip"):
+        with zipfile.ZipFile(sdist) as archive:
+            for name in archive.namelist():
+                if name.endswith("/Cargo.lock"):
+                    locks[name.split("/", 1)[-1]] = archive.read(name)
+    else:
+        with tarfile.open(sdist) as tar:
+            for member in tar:
+                handle = tar.extractfile(member) if member.name.endswith("/Cargo.lock") else None
+                if handle is not None:
+                    locks[member.name.split("/", 1)[-1]] = handle.read()
+    return crates_of(locks, sdist.name)
+
+
+def crates_of(locks: dict[str, bytes], where: str) -> tuple[Crate, ...]:
+    """The registry packages of these Cargo.lock files (relative path -> bytes); a lock
+    naming a source the farm cannot fetch by checksum (git) is refused."""
+    locks = {rel: data for rel, data in locks.items() if "target" not in rel.split("/")}
     if not locks:
         raise BuildError(
-            f"{source.name} has no Cargo.lock: its crates cannot be fetched by checksum",
+            f"{where} has no Cargo.lock: its crates cannot be fetched by checksum",
             fix="build a release whose sdist ships Cargo.lock, or add one with a patch",
         )
     found: set[Crate] = set()
-    for lock in locks:
-        rel = lock.relative_to(source)
+    for rel, data in sorted(locks.items()):
         try:
-            packages = tomllib.loads(lock.read_text()).get("package", [])
+            packages = tomllib.loads(data.decode()).get("package", [])
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise BuildError(f"{rel}: not a Cargo.lock: {e}", fix="check the sdist") from e
         for package in packages:
@@ -177,13 +203,18 @@ def locked_crates(source: Path) -> tuple[Crate, ...]:
     return tuple(sorted(found))
 
 
+def cached(crate: Crate, cache: Path) -> Path:
+    """Where a crate is kept: by sha256, like sdists (`_sources/_farm/crates/` mirrors it)."""
+    return cache / "crates" / crate.sha256 / f"{crate.name}-{crate.version}.crate"
+
+
 def vendor(crates: tuple[Crate, ...], cache: Path, into: Path) -> None:
     """Each crate fetched by checksum into `<cache>/crates/` and unpacked as a cargo
     directory source in `into`."""
     into.mkdir(parents=True, exist_ok=True)
     for crate in crates:
         archive = fetch_by_hash(
-            crate.url, crate.sha256, cache / "crates" / f"{crate.name}-{crate.version}.crate",
+            crate.url, crate.sha256, cached(crate, cache),
             what=f"crate {crate.name} {crate.version} (Cargo.lock)",
             fix="the sdist's Cargo.lock and crates.io disagree: check the sdist",
         )  # fmt: skip
@@ -244,3 +275,37 @@ def cargo_env(
     if target != machine:
         env[f"CARGO_TARGET_{machine.upper().replace('-', '_')}_LINKER"] = str(build_linker)
     return env
+
+
+def remap_sboms(wheel: Path, out_dir: Path, prefixes: dict[str, str]) -> Path:
+    """The wheel with each path prefix replaced in its SBOMs (`.dist-info/sboms/`, PEP
+    770), as rustc's --remap-path-prefix does in the code: maturin's names the source
+    directory, under the build root, which would make the wheel differ from a rebuild
+    elsewhere. The same wheel when there is nothing to replace."""
+    with zipfile.ZipFile(wheel) as source:
+        infos = [i for i in source.infolist() if not i.is_dir()]
+        entries = {i.filename: source.read(i) for i in infos}
+    changed = {}
+    for name, data in entries.items():
+        if "/sboms/" in name and name.split("/", 1)[0].endswith(".dist-info"):
+            new = data
+            for old, replacement in sorted(prefixes.items(), key=lambda p: -len(p[0])):
+                new = new.replace(old.encode(), replacement.encode())
+            if new != data:
+                changed[name] = new
+    if not changed:
+        return wheel
+    entries |= changed
+    record = next(n for n in entries if n.count("/") == 1 and n.endswith(".dist-info/RECORD"))
+    rows = list(csv.reader(io.StringIO(entries[record].decode())))
+    rows = [[row[0], record_hash(entries[row[0]]), str(len(entries[row[0]]))]
+            if row and row[0] in changed else row for row in rows]  # fmt: skip
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    entries[record] = text.getvalue().encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / wheel.name
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in infos:
+            target.writestr(info, entries[info.filename])
+    return out

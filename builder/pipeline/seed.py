@@ -80,10 +80,12 @@ def seed(published: Published, store: Store, cache: Path, wanted: Callable[[str]
         sdist = entry["sdist"]
         source = tree / SOURCES_DIR / project / sdist["filename"]
         sdists += _into_cache(source, cache / "sdists" / sdist["sha256"] / sdist["filename"])
-    libraries = tree / SOURCES_DIR / FARM_DIR / "library-sources"
-    for path in sorted(libraries.rglob("*") if libraries.is_dir() else ()):
-        if path.is_file():
-            _into_cache(path, cache / "libraries" / path.relative_to(libraries))
+    # Library sources and crates, where a build's fetch finds them.
+    for kept, into in (("library-sources", "libraries"), ("crates", "crates")):
+        published_dir = tree / SOURCES_DIR / FARM_DIR / kept
+        for path in sorted(published_dir.rglob("*") if published_dir.is_dir() else ()):
+            if path.is_file():
+                _into_cache(path, cache / into / path.relative_to(published_dir))
     # A pure wheel's record on one platform is reused from the platform that built it:
     # seed the builder's record too, or the reuse would wait on a build.
     chosen = {(r.project, r.platform) for r in records if wanted(r.platform)}

@@ -11,6 +11,7 @@ from builder.metadata import Metadata
 from builder.model.farm import Farm
 from builder.model.platform import Platform
 from builder.model.recipe import Recipe
+from builder.pipeline import rust
 from builder.pipeline.collection import Collection
 from builder.pipeline.store import Store
 from builder.tree.model import FileSource, Inputs, Sources, Wheel
@@ -76,6 +77,26 @@ def _library_sources(farm: Farm, wheels: Iterable[Wheel], cache: Path | None) ->
     return found
 
 
+def _crate_sources(sources: dict[str, Sources], cache: Path | None) -> dict[str, bytes]:
+    """The crates of each Rust recipe's Cargo.lock, as its builds fetched them, so that
+    the tree alone rebuilds it with no registry at hand."""
+    found = {}
+    for project, source in sorted(sources.items()):
+        if not source.recipe.rust:
+            continue
+        for crate in rust.sdist_crates(source.sdist.path):
+            path = rust.cached(crate, cache or Path("/nonexistent"))
+            if cache is None or not path.is_file():
+                raise AssembleError(
+                    f"crate {crate.name} {crate.version} of {project}'s Cargo.lock is not "
+                    "in the download cache",
+                    fix=f"run `ipwhl build {project}` here (it fetches the crates into the "
+                    "cache), or pass the --cache that holds them",
+                )
+            found[path.relative_to(cache).as_posix()] = path.read_bytes()
+    return found
+
+
 def gather(
     farm: Farm,
     store: Store,
@@ -121,6 +142,7 @@ def gather(
     missing = {k: why for k, why in collection.missing.items() if k[1] in chosen}
     farm_files = {r: (farm.root / r).read_bytes() for r in farm_file_paths(farm.root)}
     farm_files |= _library_sources(farm, wheels.values(), sdist_cache)
+    farm_files |= _crate_sources(sources, sdist_cache)
     status_files = {}
     if status is not None:
         status_files = {

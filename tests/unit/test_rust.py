@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from builder.errors import BuildError, ChecksumMismatch, DataError
 from builder.model.data import data_path
 from builder.pipeline import rust
+from builder.pipeline.normalize import record_hash
 
 LOCK = """\
 version = 4
@@ -102,11 +104,11 @@ def test_vendored_crates_are_checked_and_unpacked_for_cargo(
     assert (unpacked / "src" / "lib.rs").is_file()
     checksum = json.loads((unpacked / ".cargo-checksum.json").read_text())
     assert checksum == {"files": {}, "package": crate.sha256}
-    assert (cache / "crates" / "itoa-1.0.15.crate").read_bytes() == data
+    assert rust.cached(crate, cache).read_bytes() == data
     wrong = rust.Crate(name="itoa", version="1.0.16", sha256="0" * 64)
     with pytest.raises(ChecksumMismatch):
         rust.vendor((wrong,), cache, tmp_path / "other")
-    assert not (cache / "crates" / "itoa-1.0.16.crate").exists()
+    assert not rust.cached(wrong, cache).exists()
 
 
 def test_cargo_reads_only_the_vendored_directory_offline(tmp_path: Path) -> None:
@@ -137,3 +139,36 @@ def test_the_environment_links_with_zig_and_remaps_the_job(tmp_path: Path) -> No
     # Build scripts run here: they are linked for this machine.
     assert cross["CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER"] == str(job / "zig-cc")
     assert cross["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"] == str(job / "zig-build-cc")
+
+
+def test_the_crates_are_read_from_the_sdist_archive_too(tmp_path: Path) -> None:
+    lock = LOCK.format(sha="b" * 64).encode()
+    sdist = tmp_path / "demo-0.1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        for rel, data in (("Cargo.lock", lock), ("target/debug/Cargo.lock", b"junk")):
+            info = tarfile.TarInfo(f"demo-0.1.0/{rel}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (crate,) = rust.sdist_crates(sdist)
+    assert (crate.name, crate.version, crate.sha256) == ("itoa", "1.0.15", "b" * 64)
+
+
+def test_sboms_name_the_remapped_paths_and_record_says_so(tmp_path: Path) -> None:
+    sbom = b'{"bom-ref": "path+file:///build/job/sdist/demo-0.1#demo@0.1"}'
+    wheel = tmp_path / "demo-0.1-cp312-cp312-linux_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("demo.so", b"\x7fELF")
+        archive.writestr("demo-0.1.dist-info/sboms/demo.cyclonedx.json", sbom)
+        archive.writestr("demo-0.1.dist-info/RECORD",
+                         "demo.so,,\ndemo-0.1.dist-info/sboms/demo.cyclonedx.json,sha256=x,1\n"
+                         "demo-0.1.dist-info/RECORD,,\n")  # fmt: skip
+    paths = {"/build/job/sdist": "/src", "/build/job": "/job"}
+    out = rust.remap_sboms(wheel, tmp_path / "out", paths)
+    with zipfile.ZipFile(out) as archive:
+        new = archive.read("demo-0.1.dist-info/sboms/demo.cyclonedx.json")
+        assert new == b'{"bom-ref": "path+file:///src/demo-0.1#demo@0.1"}'
+        record = archive.read("demo-0.1.dist-info/RECORD").decode()
+        assert f"sboms/demo.cyclonedx.json,{record_hash(new)},{len(new)}" in record
+        assert archive.read("demo.so") == b"\x7fELF"
+    # Nothing to replace: the same file, untouched.
+    assert rust.remap_sboms(out, tmp_path / "again", paths) == out

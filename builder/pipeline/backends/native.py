@@ -150,6 +150,7 @@ class NativeBackend:
             shaping["wrappers"] = toolchain.wrapper_scripts("$ZIG", toolchain.target(platform))
         if compiled and recipe.rust:
             shaping["cargo-config"] = rust.cargo_config(placeholder / "cargo-vendor")
+            shaping["sbom-paths"] = _sbom_paths(placeholder)
         return shaping
 
     def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
@@ -198,6 +199,8 @@ class NativeBackend:
             sandbox=confined,
         )
         _refuse_a_mislabelled_wheel(task, wheel, log)
+        if job.recipe.rust and job.platform.toolchain is ToolchainName.ZIG:
+            wheel = rust.remap_sboms(wheel, directory / "remapped", _sbom_paths(directory))
         (directory / "repaired").mkdir()
         if repair.is_pure(wheel) and not job.recipe.pure:  # pure-on-pypy, on PyPy
             return repair.retag_pure(wheel, _pypy_tag(job.platform), directory / "repaired")
@@ -272,6 +275,12 @@ class NativeBackend:
             )
             ran.append(" ".join(argv[-1:] if argv[-2] == "-c" else argv))
         return tuple(ran)
+
+
+def _sbom_paths(job: Path) -> dict[str, str]:
+    """What a Rust wheel's SBOMs name of the job, and what they name instead: the same
+    prefixes rustc's remapping gives the code."""
+    return {str(job / "sdist"): "/src", str(job): "/job"}
 
 
 def _repair_step(recipe: Recipe, platform: Platform) -> dict[str, object]:
