@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from builder.curation import catalogue
 from builder.curation.check import check
 from builder.curation.facts import Report
 from builder.curation.view import gather
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         f"{len(platforms)} platforms ({built} with wheels), {len(view.wheels)} wheels"
     )
     _say_backends(farm, store)
+    for line in catalogue.coverage(view.recipes).lines():
+        print(line)
     return 0 if report.ok else 1
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -21,6 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from builder.curation import pypi
+from builder.curation.importnames import guess_imports
 from builder.curation.licenses import license_classifiers
 from builder.errors import CurationError
 from builder.model.data import string_table
@@ -28,30 +29,6 @@ from builder.model.farm import Farm
 from builder.model.platform import Platform
 from builder.tomlwrite import TomlValue, dumps
 
-_NOT_IMPORTS = {
-    "test",
-    "tests",
-    "testing",
-    "doc",
-    "docs",
-    "example",
-    "examples",
-    "bench",
-    "benchmarks",
-    "benchmark",
-    "tools",
-    "scripts",
-    "setup",
-    "conftest",
-    "noxfile",
-    "tasks",
-    "build",
-    "dist",
-    "ci",
-    "fuzz",
-    "fuzzing",
-    "_build",
-}
 _RUST_BACKENDS = ("maturin", "setuptools_rust", "setuptools-rust")
 _COMPILED_BACKENDS = ("mesonpy", "scikit_build_core", "pybind11", "cmake")
 # Both forms: Cython writes `#include "libxml/tree.h"` for a system header too.
@@ -67,6 +44,7 @@ class Draft:
     sha256: str
     pure: bool
     system_packages: tuple[str, ...]
+    libraries: tuple[str, ...] = ()
     imports: tuple[str, ...]
     requires_dist: tuple[str, ...]
     notes: tuple[str, ...]
@@ -82,6 +60,8 @@ class Draft:
             build["abi3"] = True
         if self.pure_on_pypy:
             build["pure-on-pypy"] = True
+        if self.libraries:
+            build["libraries"] = list(self.libraries)
         if self.system_packages:
             build["system-packages"] = list(self.system_packages)
         return dumps(
@@ -145,125 +125,6 @@ _LICENSE_ALIASES = {
 }
 
 
-def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...]:
-    """Top-level import names: egg-info's top_level.txt, else packages and modules found
-    at the root or under src/ (never tests, docs, setup scripts)."""
-    for rel, data in sorted(members.items()):
-        if rel.endswith(".egg-info/top_level.txt") and rel.count("/") <= 2 and data:
-            found = [n.strip() for n in data.decode().splitlines() if n.strip()]
-            names = [n for n in found if not n.startswith("_") and n not in _NOT_IMPORTS]
-            if names or found:
-                return _prefer(name, names or found, members)
-    packages, modules = set(), set()
-    for rel in members:
-        parts = rel.split("/")
-        if parts[0] in ("src", "python"):  # python/: maturin's usual python-source
-            parts = parts[1:]
-        if len(parts) == 2 and parts[1] in ("__init__.py", "__init__.pyi"):
-            packages.add(parts[0])
-        elif len(parts) == 1 and parts[0].endswith((".py", ".pyi")):
-            # A stub at the root (rpds.pyi) stands for a compiled module of that name.
-            modules.add(parts[0].rsplit(".", 1)[0])
-        elif len(parts) == 2 and parts[1].endswith(".py") and parts[0] not in packages:
-            # A namespace package (ruamel/yaml/...) has no __init__.py at its root.
-            pass
-
-    def importable(names: set[str]) -> list[str]:
-        return sorted(
-            n
-            for n in names
-            if n.isidentifier() and not n.startswith("_") and n.lower() not in _NOT_IMPORTS
-        )
-
-    # Beside a package, root modules are build helpers (hatch_build.py, setup.py); a
-    # tests/ package beside a single module (expandvars.py) is no package of its own.
-    found = importable(packages) or importable(modules) or _namespaced(name, members)
-    if not found:
-        found = importable({d for d in _dirs_of_modules(members) if "/" not in d})
-    if not found:
-        raise CurationError(
-            f"cannot tell what {name} installs (no top_level.txt, no package at the root)",
-            fix="write test.imports by hand",
-        )
-    return _prefer(name, found, members)
-
-
-def _namespaced(name: str, members: dict[str, bytes | None]) -> list[str]:
-    """A package in a namespace named like the project (poetry-core: poetry/core/,
-    coherent.licensed: coherent/licensed/), at the root or under src/: its dotted name."""
-    parts = re.split(r"[-_.]+", name.lower())
-    if len(parts) < 2:
-        return []
-    path = "/".join(parts) + "/__init__.py"
-    lowered = {rel.lower() for rel in members}
-    return [".".join(parts)] if {path, f"src/{path}"} & lowered else []
-
-
-def _prefer(name: str, found: list[str], members: dict[str, bytes | None]) -> tuple[str, ...]:
-    """The import named like the project first (`_argon2_cffi_bindings` for
-    argon2-cffi-bindings, google.cloud.storage for google-cloud-storage), then the
-    public ones; at most three. A namespace (google, opentelemetry) imports even when
-    nothing of the project is installed, so what is inside it is named instead."""
-    found = [n for top in found for n in _inside_namespace(top.replace(".", "/"), members)]
-    key = name.lower().replace("-", "_").replace(".", "_")
-
-    def named(n: str) -> bool:
-        flat = n.lower().replace(".", "_").lstrip("_")
-        last = n.lower().rsplit(".", 1)[-1] if "." in n else flat
-        return flat == key or last == key.split("_")[-1]
-
-    ordered = [n for n in found if named(n)] + [
-        n for n in sorted(found) if not named(n) and not n.rsplit(".", 1)[-1].startswith("_")
-    ]
-    return tuple(ordered[:3] or found[:1])
-
-
-def _inside_namespace(path: str, members: dict[str, bytes | None]) -> list[str]:
-    """`path` as a dotted name, or, when it is a namespace, the packages and modules
-    in it (descending through nested namespaces: google/cloud/storage)."""
-    if path.count("/") > 3 or not _is_namespace(path, members):
-        return [path.replace("/", ".")]
-    children: set[str] = set()
-    for rel in members:
-        rel = rel.removeprefix("src/")
-        if not rel.startswith(path + "/"):
-            continue
-        rest = rel[len(path) + 1 :].split("/")
-        if len(rest) == 1 and rest[0].endswith(".py") and rest[0] != "__init__.py":
-            children.add(rest[0][:-3])
-        elif len(rest) > 1 and any(r.endswith(".py") for r in rest[-1:]):
-            children.add(rest[0])
-    names = [
-        n
-        for child in sorted(children)
-        if child.isidentifier() and child not in ("tests", "test")
-        for n in _inside_namespace(f"{path}/{child}", members)
-    ]
-    return names or [path.replace("/", ".")]
-
-
-def _is_namespace(path: str, members: dict[str, bytes | None]) -> bool:
-    """A directory of modules without an __init__.py (PEP 420), or whose __init__.py
-    only extends its path (pkgutil and pkg_resources namespaces)."""
-    if path not in _dirs_of_modules(members):
-        return False
-    for rel in (f"{path}/__init__.py", f"src/{path}/__init__.py"):
-        if rel in members:
-            data = members[rel] or b""
-            return b"extend_path" in data or b"declare_namespace" in data
-    return True
-
-
-def _dirs_of_modules(members: dict[str, bytes | None]) -> set[str]:
-    """Every directory (without a leading src/) holding Python files at any depth."""
-    dirs: set[str] = set()
-    for rel in members:
-        if rel.endswith(".py"):
-            parts = rel.removeprefix("src/").split("/")[:-1]
-            dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
-    return dirs
-
-
 def guess_pure(release: pypi.Release, members: dict[str, bytes | None]) -> bool:
     """PyPI's own wheels say it best; without them, look for compiled sources."""
     backend = _backend(members)
@@ -311,12 +172,14 @@ def guess_pure_on_pypy(release: pypi.Release) -> bool:
 
 def guess_abi3(release: pypi.Release) -> bool:
     """Whether upstream builds one abi3 wheel per platform for CPython (cryptography,
-    pynacl): every compiled CPython wheel on PyPI says abi3. Without wheels, no guess."""
+    pynacl): every compiled CPython wheel on PyPI says abi3. Without wheels, no guess.
+    Free-threaded wheels (cp314t, abi3t) are left out: the set builds no free-threaded
+    interpreter, and cryptography ships one beside its abi3 wheels."""
     abis = {
         tag.abi
         for wheel in release.wheels
         for tag in parse_wheel_filename(wheel.filename)[3]
-        if tag.platform != "any" and tag.interpreter.startswith("cp")
+        if tag.platform != "any" and tag.interpreter.startswith("cp") and not tag.abi.endswith("t")
     }
     return abis == {"abi3"}
 
@@ -330,6 +193,26 @@ def _backend(members: dict[str, bytes | None]) -> str:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         return ""
     return " ".join([str(system.get("build-backend", "")), *map(str, system.get("requires", []))])
+
+
+def guess_libraries(
+    packages: tuple[str, ...], members: dict[str, bytes | None], known: Iterable[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The farm's library recipes for these Debian packages and for the -sys crates of
+    the sdist's Cargo.lock, and the packages none stands for: (libraries, packages)."""
+    by_package = string_table("system-headers.toml", "libraries")
+    by_crate = string_table("system-headers.toml", "crates")
+    have = set(known)
+    libraries = {by_package[p] for p in packages if by_package.get(p) in have}
+    rest = tuple(p for p in packages if by_package.get(p) not in have)
+    for rel, data in members.items():
+        if rel.endswith("Cargo.lock") and data:
+            try:
+                names = {p.get("name") for p in tomllib.loads(data.decode()).get("package", [])}
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+                continue
+            libraries |= {by_crate[n] for n in names if n in by_crate and by_crate[n] in have}
+    return tuple(sorted(libraries)), rest
 
 
 def guess_system_packages(members: dict[str, bytes | None]) -> tuple[str, ...]:
@@ -410,7 +293,10 @@ def draft(
         abi3=not pure and guess_abi3(release),
         pure_on_pypy=not pure and guess_pure_on_pypy(release),
         rust=guess_rust(members),
-        system_packages=guess_system_packages(members),
+        libraries=(
+            linked := guess_libraries(guess_system_packages(members), members, farm.libraries)
+        )[0],
+        system_packages=linked[1],
         imports=imports,
         requires_dist=tuple(meta.get_all("Requires-Dist") or ()),
         notes=tuple(notes),

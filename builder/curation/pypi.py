@@ -225,6 +225,7 @@ _READ_NAMES = frozenset(
         "meson.build",
         "CMakeLists.txt",
         "Cargo.toml",
+        "Cargo.lock",
     }
 )
 _READ_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".h", ".pyx", ".pxd")

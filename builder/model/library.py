@@ -28,6 +28,8 @@ class BuildSystem(StrEnum):
     AUTOTOOLS = "autotools"  # ./configure && make && make install (release tarballs)
     CMAKE = "cmake"  # the pinned cmake configures, builds and installs (Release)
     SOURCES = "sources"  # compile `sources`, archive them: no host tool but the compiler
+    # OpenSSL's own perl Configure for linux-<arch>, `make build_libs`, `make install_dev`
+    OPENSSL = "openssl"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +42,7 @@ class Library:
     system: BuildSystem
     subdir: str = ""  # the library's directory inside the tarball (a bundled copy)
     depends: tuple[str, ...] = ()  # libraries it links: built first, found by the build
-    configure: tuple[str, ...] = ()  # autotools: ./configure's; cmake: -D options
+    configure: tuple[str, ...] = ()  # autotools: ./configure's; cmake: -D; openssl: Configure's
     make_dirs: tuple[str, ...] = ()  # autotools: make and install only these directories
     programs: tuple[str, ...] = ()  # bin/ programs a build runs (pg_config): kept, on PATH
     sources: tuple[str, ...] = ()  # sources: globs of C files, from the tree's top

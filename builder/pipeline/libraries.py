@@ -259,6 +259,13 @@ def _build(
             [cmake, "--install", "_build"],
         ]  # fmt: skip
         env["DESTDIR"] = str(destdir)
+    elif library.system is BuildSystem.OPENSSL:
+        # Configure's own target names; --libdir=lib, not lib64, where finding() looks.
+        steps = [["perl", "./Configure", f"linux-{host.split('-')[0]}",
+                  f"--prefix={PREFIX}/{library.name}", "--libdir=lib", "no-shared",
+                  *library.configure],
+                 ["make", jobs, "build_libs"],
+                 ["make", "install_dev", f"DESTDIR={destdir}"]]  # fmt: skip
     else:
         steps = [["./configure", f"--prefix={PREFIX}/{library.name}", f"--host={host}",
                   *library.configure]]  # fmt: skip

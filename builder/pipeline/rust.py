@@ -246,6 +246,22 @@ def cargo_config(vendored: Path) -> str:
     )
 
 
+def wrapper_scripts(zig_binary: str, zig_target: str) -> dict[str, str]:
+    """`cargo-cc` and `cargo-c++`: the pinned zig for rustc's link and for the cc crate
+    of build scripts (pure: a job's inputs use it). The cc crate passes clang's
+    `--target=<rust triple>`, which zig would read as its own target and refuse; the
+    wrappers drop it, their -target says the same with the glibc version."""
+    scripts = {}
+    for name, tool in (("cargo-cc", "cc"), ("cargo-c++", "c++")):
+        scripts[name] = (
+            "#!/bin/sh\n"
+            "# Written by ipwhl: the pinned zig, for cargo, for one target.\n"
+            'for a do shift; case "$a" in --target=*) ;; *) set -- "$@" "$a" ;; esac; done\n'
+            f'exec "{zig_binary}" {tool} -target {zig_target} -mcpu=baseline "$@"\n'
+        )
+    return scripts
+
+
 def cargo_env(
     rust_home: Path, job: Path, *, target: str, linker: Path, build_linker: Path, source: Path
 ) -> dict[str, str]:
@@ -270,6 +286,9 @@ def cargo_env(
         "CARGO_INCREMENTAL": "0",
         "CARGO_TERM_COLOR": "never",
         f"CARGO_TARGET_{env_name}_LINKER": str(linker),
+        # The cc crate's compilers for the target, before CC and CXX.
+        f"CC_{target.replace('-', '_')}": str(linker),
+        f"CXX_{target.replace('-', '_')}": str(linker.with_name("cargo-c++")),
         "CARGO_ENCODED_RUSTFLAGS": "\x1f".join([*remap, "-Cstrip=debuginfo"]),
     }
     if target != machine:

@@ -214,6 +214,10 @@ def test_pure_from_wheels_else_from_the_sdist(
         # cryptography: abi3 for CPython, its own wheels for PyPy.
         (["demo-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", "demo-1.0-cp37-abi3-win_amd64.whl",
           "demo-1.0-pp311-pypy311_pp73-manylinux_2_28_x86_64.whl"], True),
+        # cryptography 50.0.2 also ships free-threaded wheels, which are not abi3.
+        (["demo-1.0-cp311-abi3-manylinux_2_28_x86_64.whl",
+          "demo-1.0-cp314-cp314t-manylinux_2_28_x86_64.whl",
+          "demo-1.0-cp315-abi3.abi3t-manylinux_2_28_x86_64.whl"], True),
         (["demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
           "demo-1.0-cp311-abi3-manylinux_2_17_x86_64.whl"], False),
         (["demo-1.0-cp312-cp312-win_amd64.whl"], False),
@@ -271,6 +275,13 @@ def test_imports_of_a_compiled_module_named_by_its_stub_or_python_source() -> No
     # pydantic-core: maturin's python-source directory python/.
     core = dict.fromkeys(["python/pydantic_core/__init__.py", "src/lib.rs"])
     assert guess_imports("pydantic-core", core) == ("pydantic_core",)
+    # orjson 3.13.0: python-source = "pysrc" in [tool.maturin].
+    orjson: dict[str, bytes | None] = {
+        "pyproject.toml": b'[tool.maturin]\npython-source = "pysrc"\n',
+        "pysrc/orjson/__init__.py": b"",
+        "src/lib.rs": b"",
+    }
+    assert guess_imports("orjson", orjson) == ("orjson",)
 
 
 def test_imports_inside_a_namespace_name_what_the_project_installs() -> None:

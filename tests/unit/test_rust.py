@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
 import tomllib
 import zipfile
@@ -122,10 +123,13 @@ def test_the_environment_links_with_zig_and_remaps_the_job(tmp_path: Path) -> No
     job = tmp_path / "job"
     env = rust.cargo_env(
         Path("/cache/rust"), job, target="x86_64-unknown-linux-gnu",
-        linker=job / "toolchain/bin/zig-cc", build_linker=job / "toolchain/bin/zig-build-cc",
+        linker=job / "toolchain/bin/cargo-cc", build_linker=job / "toolchain/bin/zig-build-cc",
         source=job / "sdist",
     )  # fmt: skip
-    assert env["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"] == str(job / "toolchain/bin/zig-cc")
+    cc = str(job / "toolchain/bin/cargo-cc")
+    assert env["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER"] == cc
+    assert env["CC_x86_64_unknown_linux_gnu"] == cc
+    assert env["CXX_x86_64_unknown_linux_gnu"] == str(job / "toolchain/bin/cargo-c++")
     assert env["PATH"] == "/cache/rust/bin" and env["CARGO_NET_OFFLINE"] == "true"
     flags = env["CARGO_ENCODED_RUSTFLAGS"].split("\x1f")
     remaps = [f for f in flags if f.startswith("--remap-path-prefix=")]
@@ -172,3 +176,15 @@ def test_sboms_name_the_remapped_paths_and_record_says_so(tmp_path: Path) -> Non
         assert archive.read("demo.so") == b"\x7fELF"
     # Nothing to replace: the same file, untouched.
     assert rust.remap_sboms(out, tmp_path / "again", paths) == out
+
+
+def test_the_wrappers_drop_the_cc_crates_target_and_keep_the_rest(tmp_path: Path) -> None:
+    # /bin/echo stands in for zig: what it prints is the command zig would get.
+    for name, text in rust.wrapper_scripts("/bin/echo", "x86_64-linux-gnu.2.17").items():
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o755)
+    out = subprocess.run(
+        [tmp_path / "cargo-cc", "--target=x86_64-unknown-linux-gnu", "-O2", "a b.c"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert out == "cc -target x86_64-linux-gnu.2.17 -mcpu=baseline -O2 a b.c\n"

@@ -150,6 +150,7 @@ class NativeBackend:
             shaping["wrappers"] = toolchain.wrapper_scripts("$ZIG", toolchain.target(platform))
         if compiled and recipe.rust:
             shaping["cargo-config"] = rust.cargo_config(placeholder / "cargo-vendor")
+            shaping["cargo-wrappers"] = rust.wrapper_scripts("$ZIG", toolchain.target(platform))
             shaping["sbom-paths"] = _sbom_paths(placeholder)
         return shaping
 
@@ -333,6 +334,7 @@ def _compilers(task: BuildTask, directory: Path, source: Path, log: Path) -> dic
     if job.recipe.rust:
         rust_home = rust.install(rust.pinned_rust(job.platform.arch), task.settings.cache)
         scripts |= toolchain.build_machine_script(str(binary), host.machine())
+        scripts |= rust.wrapper_scripts(str(binary), target)
         vendored = directory.parent / "cargo-vendor"
         rust.vendor(rust.locked_crates(source), task.settings.cache, vendored)
         (directory.parent / "cargo-home").mkdir()
@@ -367,7 +369,7 @@ def _toolchain_env(
         bin_dir = directory / "bin"
         found |= rust.cargo_env(
             rust_home, directory.parent, target=rust.triple(platform.arch),
-            linker=bin_dir / "zig-cc", build_linker=bin_dir / "zig-build-cc",
+            linker=bin_dir / "cargo-cc", build_linker=bin_dir / "zig-build-cc",
             source=directory.parent / "sdist",
         )  # fmt: skip
     return found
