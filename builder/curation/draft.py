@@ -250,7 +250,7 @@ def draft(
     assert release.sdist is not None  # choose() only returns releases with an sdist
     sdist = pypi.download(release.sdist, cache)
     members = pypi.sdist_members(sdist)
-    meta = pypi.core_metadata(release, sdist)
+    meta = pypi.core_metadata(release, sdist, cache)
     notes: list[str] = []
     requires_python = meta.get("Requires-Python")
     if requires_python and not pypi.File(

@@ -47,6 +47,12 @@ def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...
             names = [n for n in found if not n.startswith("_") and n not in _NOT_IMPORTS]
             if names or found:
                 return _prefer(name, names or found, members)
+    module = _maturin(members).get("module-name")
+    if isinstance(module, str) and all(p.isidentifier() for p in module.split(".")):
+        # maturin names the extension (jiter; pydantic_core._pydantic_core): its package
+        # first, and the compiled module itself, which proves the extension is there.
+        top = module.split(".", 1)[0]
+        return (top, module) if module != top else (top,)
     packages, modules = set(), set()
     sources = ("src", "python", _maturin_python_source(members))  # python/: maturin's usual
     for rel in members:
@@ -82,14 +88,20 @@ def guess_imports(name: str, members: dict[str, bytes | None]) -> tuple[str, ...
     return _prefer(name, found, members)
 
 
-def _maturin_python_source(members: dict[str, bytes | None]) -> str:
-    """maturin's `python-source` directory (orjson: pysrc), else "src"."""
+def _maturin(members: dict[str, bytes | None]) -> dict[str, object]:
+    """pyproject.toml's [tool.maturin], or nothing."""
     raw = members.get("pyproject.toml")
     try:
         table = tomllib.loads(raw.decode()) if raw else {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return "src"
-    found = table.get("tool", {}).get("maturin", {}).get("python-source")
+        return {}
+    found = table.get("tool", {}).get("maturin", {})
+    return found if isinstance(found, dict) else {}
+
+
+def _maturin_python_source(members: dict[str, bytes | None]) -> str:
+    """maturin's `python-source` directory (orjson: pysrc), else "src"."""
+    found = _maturin(members).get("python-source")
     return found.strip("/") if isinstance(found, str) and found.strip("/") else "src"
 
 

@@ -27,7 +27,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from builder.atomic import write_atomic
 from builder.errors import PyPIError
@@ -200,7 +200,7 @@ def download(file: File, cache: Path) -> Path:
     return target
 
 
-def core_metadata(release: Release, sdist: Path | None) -> Message:
+def core_metadata(release: Release, sdist: Path | None, cache: Path | None = None) -> Message:
     """The release's metadata: PEP 658 file of a wheel when there is one, else PKG-INFO.
 
     A wheel's METADATA is authoritative for Requires-Dist; an sdist's PKG-INFO may omit
@@ -211,7 +211,25 @@ def core_metadata(release: Release, sdist: Path | None) -> Message:
             return parse_headers(_get(wheel.url + ".metadata"))
     if sdist is None:
         raise PyPIError(f"{release.name} {release.version}: no metadata", fix="leave it out")
-    return sdist_pkg_info(sdist)
+    found = sdist_pkg_info(sdist)
+    pure = [w for w in release.wheels if w.filename.endswith("-none-any.whl")]
+    if _dynamic_requirements(found) and pure and cache is not None:
+        # An old upload (pexpect 4.9.0): no metadata file beside its wheel, and PKG-INFO
+        # 2.1 without Requires-Dist. The pure wheel, verified by sha256, says it.
+        with zipfile.ZipFile(download(pure[0], cache)) as archive:
+            names = [n for n in archive.namelist() if n.count("/") == 1
+                     and n.endswith(".dist-info/METADATA")]  # fmt: skip
+            if names:
+                return parse_headers(archive.read(names[0]))
+    return found
+
+
+def _dynamic_requirements(meta: Message) -> bool:
+    """Metadata before 2.2 may leave Requires-Dist out without saying so."""
+    try:
+        return Version(meta.get("Metadata-Version") or "1.0") < Version("2.2")
+    except InvalidVersion:
+        return True
 
 
 _READ_NAMES = frozenset(

@@ -282,6 +282,15 @@ def test_imports_of_a_compiled_module_named_by_its_stub_or_python_source() -> No
         "src/lib.rs": b"",
     }
     assert guess_imports("orjson", orjson) == ("orjson",)
+    # jiter 0.19.0: module-name in [tool.maturin], the crate under crates/.
+    jiter: dict[str, bytes | None] = {
+        "pyproject.toml": b'[tool.maturin]\nmodule-name = "jiter"\n',
+        "crates/jiter-python/jiter.pyi": b"",
+        "crates/jiter/benches/generate_big.py": b"",
+    }
+    assert guess_imports("jiter", jiter) == ("jiter",)
+    core["pyproject.toml"] = b'[tool.maturin]\nmodule-name = "pydantic_core._pydantic_core"\n'
+    assert guess_imports("pydantic-core", core) == ("pydantic_core", "pydantic_core._pydantic_core")
 
 
 def test_imports_inside_a_namespace_name_what_the_project_installs() -> None:
