@@ -51,6 +51,7 @@ class Draft:
     abi3: bool = False
     pure_on_pypy: bool = False
     rust: bool = False
+    config_settings: tuple[tuple[str, str], ...] = ()
 
     def toml(self) -> str:
         build: dict[str, TomlValue] = {"pure": self.pure}
@@ -60,6 +61,8 @@ class Draft:
             build["abi3"] = True
         if self.pure_on_pypy:
             build["pure-on-pypy"] = True
+        if self.config_settings:
+            build["config-settings"] = dict(self.config_settings)
         if self.libraries:
             build["libraries"] = list(self.libraries)
         if self.system_packages:
@@ -184,6 +187,31 @@ def guess_abi3(release: pypi.Release) -> bool:
     return abis == {"abi3"}
 
 
+def limited_api_settings(
+    release: pypi.Release, members: dict[str, bytes | None]
+) -> tuple[tuple[str, str], ...]:
+    """What makes the sdist build the abi3 wheel upstream publishes, when it does not by
+    itself: setuptools-rust's `py-limited-api = "auto"` (bcrypt 5.0.0) builds abi3 only
+    when bdist_wheel is told the oldest interpreter, which upstream's CI passes and the
+    sdist's setup.cfg does not say."""
+    if not guess_abi3(release) or b"py_limited_api" in (members.get("setup.cfg") or b""):
+        return ()
+    raw = members.get("pyproject.toml") or b""
+    try:
+        table = tomllib.loads(raw.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return ()
+    modules = table.get("tool", {}).get("setuptools-rust", {}).get("ext-modules", [])
+    if not any(isinstance(m, dict) and m.get("py-limited-api") == "auto" for m in modules):
+        return ()
+    oldest = min(
+        (tag.interpreter for wheel in release.wheels
+         for tag in parse_wheel_filename(wheel.filename)[3] if tag.abi == "abi3"),
+        key=lambda cp: int(cp[3:] or 0),
+    )  # fmt: skip
+    return (("--build-option", f"--py-limited-api={oldest}"),)
+
+
 def _backend(members: dict[str, bytes | None]) -> str:
     raw = members.get("pyproject.toml")
     if not raw:
@@ -291,6 +319,7 @@ def draft(
         sha256=release.sdist.sha256,
         pure=(pure := guess_pure(release, members)),
         abi3=not pure and guess_abi3(release),
+        config_settings=limited_api_settings(release, members) if not pure else (),
         pure_on_pypy=not pure and guess_pure_on_pypy(release),
         rust=guess_rust(members),
         libraries=(

@@ -105,7 +105,12 @@ def build_graph(jobs: Iterable[Job]) -> dict[str, set[str]]:
             if same in by_key:
                 needs.add(same)
             else:
-                needs.update(k for k, j in by_key.items() if j.recipe.name == dep and not j.reuses)
+                # A pure wheel built once, or a recipe this platform has no build of; never
+                # another platform's compiled wheel where this one's was left unplanned.
+                needs.update(
+                    k for k, j in by_key.items() if j.recipe.name == dep and not j.reuses
+                    and (j.recipe.pure or not j.recipe.selects(job.platform.id))
+                )  # fmt: skip
         graph[job.key] = {k for k in needs if k in by_key}
     return graph
 

@@ -72,11 +72,17 @@ def select(
         unbuildable["pure recipes"] = f"built on {farm.pure_platform.id}"
     every = [p for p in farm.platforms.values() if not why_not_buildable(p)]
     locks: bootstrap.Locks = {}
+    chosen = {p.id for p in buildable}
+    # Platforms outside the selection that some job is built on (an abi3 recipe's base
+    # interpreter): the recipes its build installs from the set are built there too.
+    elsewhere: dict[str, set[str]] = {}
     while True:
-        jobs = bootstrap.attach(
-            farm, plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every),
-            backends_from, locks,
-        )  # fmt: skip
+        planned = plan_jobs(recipes, buildable, farm.pure_platform, every_platform=every)
+        for pid, names in sorted(elsewhere.items()):
+            planned += plan_jobs({n: farm.recipes[n] for n in names}, [farm.platforms[pid]],
+                                 farm.pure_platform, every_platform=every)  # fmt: skip
+        unique = {job.key: job for job in planned}
+        jobs = bootstrap.attach(farm, list(unique.values()), backends_from, locks)
         # A run of some projects builds what their builds install, and what those need
         # to pass their tests, as pip installs what a requirement needs: mostly cache hits.
         wanted = {
@@ -85,7 +91,14 @@ def select(
             for name in bootstrap.held(farm, job, locks)
             if name in farm.recipes
         }
-        if wanted <= recipes.keys():
+        grown = False
+        for job in jobs:
+            if job.platform.id not in chosen:
+                needed = {n for n in bootstrap.held(farm, job, locks) if n in farm.recipes}
+                known = elsewhere.setdefault(job.platform.id, set())
+                grown |= not needed <= known
+                known |= needed
+        if wanted <= recipes.keys() and not grown:
             break
         recipes |= {name: farm.recipes[name] for name in sorted(wanted - recipes.keys())}
     return Selection(recipes=recipes, buildable=buildable, unbuildable=unbuildable, jobs=jobs)

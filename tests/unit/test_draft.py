@@ -18,6 +18,7 @@ from builder.curation.draft import (
     guess_pure_on_pypy,
     guess_rust,
     guess_system_packages,
+    limited_api_settings,
     needed_dependencies,
     python_versions,
 )
@@ -399,3 +400,19 @@ def test_needed_dependencies_apply_on_some_platform_without_extras() -> None:
     windows = list(load_real_platforms("windows-AMD64-cp312").values())
     got = [str(r) for r in needed_dependencies(draft, windows)]
     assert got == ["idna>=2.5", 'pywin32>=300; sys_platform == "win32"']
+
+
+def test_setuptools_rust_auto_limited_api_is_told_upstreams_oldest_abi3() -> None:
+    # bcrypt 5.0.0: abi3 wheels on PyPI, `py-limited-api = "auto"` in the sdist.
+    pyproject = (PYPROJECT % (b'"setuptools", "setuptools-rust"', b"setuptools.build_meta")
+                 + b'[[tool.setuptools-rust.ext-modules]]\ntarget = "demo._demo"\n'
+                 b'py-limited-api = "auto"\n')  # fmt: skip
+    upstream = release("demo-1.0-cp39-abi3-manylinux_2_28_x86_64.whl",
+                       "demo-1.0-cp38-abi3-manylinux_2_17_x86_64.whl")  # fmt: skip
+    members: dict[str, bytes | None] = {"pyproject.toml": pyproject}
+    assert limited_api_settings(upstream, members) == (("--build-option", "--py-limited-api=cp38"),)
+    # Said by the sdist itself, or no abi3 upstream: nothing to add.
+    members["setup.cfg"] = b"[bdist_wheel]\npy_limited_api = cp38\n"
+    assert limited_api_settings(upstream, members) == ()
+    del members["setup.cfg"]
+    assert limited_api_settings(release("demo-1.0-cp312-cp312-win_amd64.whl"), members) == ()

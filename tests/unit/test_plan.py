@@ -226,3 +226,15 @@ def test_an_abi3_wheel_is_not_reused_on_a_platform_promising_an_older_glibc(
         # PyPy has no stable ABI: its wheel is its own.
         "linux-x86_64-pp311": "linux-x86_64-pp311",
     }
+
+
+def test_a_compiled_dependency_is_never_taken_from_another_platform(
+    tmp_path: Path, platforms: dict[str, Any]
+) -> None:
+    """cryptography's abi3 build on cp311, in a run of cp312 alone, had been handed
+    cffi's cp312 wheel: a platform that builds the dependency waits for its own."""
+    recipes = recipes_from(tmp_path, recipe_doc("app", depends=["tool"]), recipe_doc("tool"))
+    jobs = plan_jobs(recipes, [platforms[LINUX311]], platforms[PURE_PLATFORM])
+    jobs = [j for j in jobs if j.key != f"tool@{LINUX311}"]
+    jobs += plan_jobs(recipes, [platforms[WIN312]], platforms[PURE_PLATFORM])
+    assert build_graph(jobs)[f"app@{LINUX311}"] == set()
