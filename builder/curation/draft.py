@@ -52,6 +52,7 @@ class Draft:
     pure_on_pypy: bool = False
     rust: bool = False
     config_settings: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
 
     def toml(self) -> str:
         build: dict[str, TomlValue] = {"pure": self.pure}
@@ -61,6 +62,8 @@ class Draft:
             build["abi3"] = True
         if self.pure_on_pypy:
             build["pure-on-pypy"] = True
+        if self.env:
+            build["env"] = dict(self.env)
         if self.config_settings:
             build["config-settings"] = dict(self.config_settings)
         if self.libraries:
@@ -225,22 +228,27 @@ def _backend(members: dict[str, bytes | None]) -> str:
 
 def guess_libraries(
     packages: tuple[str, ...], members: dict[str, bytes | None], known: Iterable[str]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The farm's library recipes for these Debian packages and for the -sys crates of
-    the sdist's Cargo.lock, and the packages none stands for: (libraries, packages)."""
+    the sdist's Cargo.lock, the packages none stands for, and what those crates read to
+    link statically: (libraries, packages, env)."""
     by_package = string_table("system-headers.toml", "libraries")
     by_crate = string_table("system-headers.toml", "crates")
+    static = string_table("system-headers.toml", "crate-static-env")
     have = set(known)
     libraries = {by_package[p] for p in packages if by_package.get(p) in have}
     rest = tuple(p for p in packages if by_package.get(p) not in have)
+    env = set()
     for rel, data in members.items():
         if rel.endswith("Cargo.lock") and data:
             try:
                 names = {p.get("name") for p in tomllib.loads(data.decode()).get("package", [])}
             except (tomllib.TOMLDecodeError, UnicodeDecodeError):
                 continue
-            libraries |= {by_crate[n] for n in names if n in by_crate and by_crate[n] in have}
-    return tuple(sorted(libraries)), rest
+            linked = {n for n in names if n in by_crate and by_crate[n] in have}
+            libraries |= {by_crate[n] for n in linked}
+            env |= {(static[n], "1") for n in linked if n in static}
+    return tuple(sorted(libraries)), rest, tuple(sorted(env))
 
 
 def guess_system_packages(members: dict[str, bytes | None]) -> tuple[str, ...]:
@@ -326,6 +334,7 @@ def draft(
             linked := guess_libraries(guess_system_packages(members), members, farm.libraries)
         )[0],
         system_packages=linked[1],
+        env=linked[2],
         imports=imports,
         requires_dist=tuple(meta.get_all("Requires-Dist") or ()),
         notes=tuple(notes),
