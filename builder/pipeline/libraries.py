@@ -261,9 +261,12 @@ def _build(
         env["DESTDIR"] = str(destdir)
     elif library.system is BuildSystem.OPENSSL:
         # Configure's own target names; --libdir=lib, not lib64, where finding() looks.
-        steps = [["perl", "./Configure", f"linux-{host.split('-')[0]}",
-                  f"--prefix={PREFIX}/{library.name}", "--libdir=lib", "no-shared",
-                  *library.configure],
+        target = f"linux-{host.split('-')[0]}"
+        steps = [["perl", "./Configure", target, f"--prefix={PREFIX}/{library.name}",
+                  "--libdir=lib", "no-shared", *library.configure],
+                 # OpenSSL_version(OPENSSL_CFLAGS) would hold the compiler's and the
+                 # tree's paths in every wheel that links it: written first, with none.
+                 ["sh", "-c", f"perl util/mkbuildinf.pl 'zig cc' {target} > crypto/buildinf.h"],
                  ["make", jobs, "build_libs"],
                  ["make", "install_dev", f"DESTDIR={destdir}"]]  # fmt: skip
     else:

@@ -372,6 +372,12 @@ def _toolchain_env(
             linker=bin_dir / "cargo-cc", build_linker=bin_dir / "zig-build-cc",
             source=directory.parent / "sdist",
         )  # fmt: skip
+        # A -sys crate looks for its library at <NAME>_DIR (openssl-sys: OPENSSL_DIR)
+        # before pkg-config, which would take the job's sysroot for the system's and
+        # link dynamically what is there only as a static archive.
+        for name in recipe.libraries:
+            prefix = directory / "sysroot" / libraries.PREFIX.lstrip("/") / name
+            found[f"{name.upper().replace('-', '_')}_DIR"] = str(prefix)
     return found
 
 
