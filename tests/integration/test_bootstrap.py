@@ -12,6 +12,8 @@ import pytest
 
 from builder.model.farm import load_farm
 from builder.pipeline import collection
+from builder.pipeline.plan import build_graph
+from builder.pipeline.run import select
 from builder.pipeline.store import Store
 from tests.integration.farmcopy import NATIVE, make_farm
 
@@ -61,3 +63,16 @@ def test_a_backend_of_the_set_builds_the_set_and_makes_the_same_bytes_as_pypis(
     # a comparison, never what the tree publishes.
     current = collection.current(load_farm(farm.root), Store(root=farm.store))
     assert current.wheels[("pathspec", NATIVE)].input_hash == own["input_hash"]
+
+
+def test_an_abi3_build_on_its_base_interpreter_gets_the_sets_backends_built_there() -> None:
+    """A run of cp312 alone builds cryptography on cp311 (abi3: its base), which installs
+    the set's cffi: cffi is planned on cp311 too, and the graph never hands the cp311
+    build cffi's cp312 wheel."""
+    farm = load_farm(Path(__file__).resolve().parents[2])
+    jobs = select(farm, ["cryptography"], [NATIVE]).jobs
+    keys = {job.key for job in jobs}
+    base = "linux-x86_64-cp311"
+    assert f"cryptography@{base}" in keys and f"cffi@{base}" in keys
+    needs = build_graph(jobs)[f"cryptography@{base}"]
+    assert f"cffi@{base}" in needs and f"cffi@{NATIVE}" not in needs
