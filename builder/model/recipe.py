@@ -20,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, is_normalized_name
 from packaging.version import InvalidVersion, Version
 
-from builder.model.data import strings
+from builder.model.data import build_tools, strings
 from builder.model.tomlfields import Collector, Fields, read_toml
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
@@ -58,6 +58,7 @@ BUILD_KEYS = {
     "config-settings",
     "system-packages",
     "libraries",
+    "tools",
     "requires",
     "overrides",
     "depends",
@@ -93,6 +94,9 @@ class Recipe:
     system_packages: tuple[str, ...] = ()  # what the host toolchain links against
     libraries: tuple[str, ...] = ()  # libraries/<name>.toml the zig toolchain links against
     rust: bool = False  # compiled with the pinned Rust too, its crates from Cargo.lock
+    # Pinned build tools on the backend's PATH (toolchains.toml): ninja for meson-python,
+    # which builds even a pure wheel through meson and ninja.
+    tools: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     # Replace what the sdist asks for a project, wherever the build environment needs it
     # (uv's --override): a too-old or too-tight pin upstream, without a patch.
@@ -355,6 +359,16 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             message="a pure recipe compiles no Rust",
             fix="set `pure = false` (the sdist builds a Rust extension) or remove `rust`",
         )
+    for i, tool in enumerate(build.str_list("tools")):
+        if tool not in build_tools():
+            collector.add(
+                code="R025",
+                file=path,
+                field=f"build.tools[{i}]",
+                message=f"{tool!r} is not a pinned build tool",
+                fix=f"name one of {', '.join(build_tools())} (builder/data/toolchains.toml), "
+                "or pin the tool there",
+            )
     if build.table.get("pure") is True and build.table.get("pure-on-pypy") is True:
         collector.add(
             code="R022",
@@ -377,10 +391,11 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         abi3=bool(build.get("abi3", bool, default=False)),
         pure_on_pypy=bool(build.get("pure-on-pypy", bool, default=False)),
         env=tuple(sorted(env.items())),
-        config_settings=tuple(sorted(build.str_table("config-settings").items())),
+        config_settings=_config_settings(build),
         system_packages=build.str_list("system-packages"),
         libraries=build.str_list("libraries"),
         rust=bool(build.get("rust", bool, default=False)),
+        tools=build.str_list("tools"),
         requires=requires,
         overrides=overrides,
         depends=depends,
@@ -394,6 +409,24 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         path=path,
         file_sha256=_sha256_file(path),
     )
+
+
+def _config_settings(build: Fields) -> tuple[tuple[str, str], ...]:
+    """`config-settings`: each value a string, or a list of strings given as the same
+    setting once per item (meson-python's `setup-args` takes one argument each time)."""
+    table = build.get("config-settings", dict, default={}) or {}
+    pairs = []
+    for key, value in table.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str) for v in values):
+            build.collector.add(
+                code=build.type_code, file=build.file, field=f"build.config-settings.{key}",
+                message=f"must be a string or a list of strings, found {value!r}",
+                fix='quote the value, e.g. "-Dblas=openblas", or list several',
+            )  # fmt: skip
+            return ()
+        pairs += [(key, v) for v in values]
+    return tuple(sorted(pairs))
 
 
 def _sdist_matches(url: str, name: str, version: Version) -> bool:

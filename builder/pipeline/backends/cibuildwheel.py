@@ -87,7 +87,7 @@ class Config:
             "build-frontend": FRONTEND,
             "dependency-versions": self.dependency_versions,
             "environment": dict(self.environment),
-            "config-settings": dict(self.config_settings),
+            "config-settings": _grouped(self.config_settings),
             "before-all": self.before_all,
             "repair-wheel-command": self.repair_wheel_command,
             "test-command": self.test_command,
@@ -477,3 +477,11 @@ class CibuildwheelBackend:
         claimed = [f"import {m}" for m in job.recipe.imports_on(job.platform.implementation)]
         claimed += [" ".join(argv) for argv in job.recipe.test_commands]
         return tuple(claimed)
+
+
+def _grouped(pairs: tuple[tuple[str, str], ...]) -> dict[str, TomlValue]:
+    """Settings given more than once become a list, as cibuildwheel's TOML takes them."""
+    found: dict[str, list[str]] = {}
+    for key, value in pairs:
+        found.setdefault(key, []).append(value)
+    return {key: values[0] if len(values) == 1 else list(values) for key, values in found.items()}

@@ -107,10 +107,14 @@ class NativeBackend:
     def toolchain(
         self, recipe: Recipe, platform: Platform, libraries: Mapping[str, Library]
     ) -> dict[str, str]:
-        """What compiles and links: nothing for a pure recipe. On a zig platform, the
-        pinned zig and every native library by its input hash."""
+        """What compiles and links: nothing for a pure recipe but the build tools it
+        names. On a zig platform, the pinned zig and every native library by its input
+        hash."""
+        tools = {
+            k: v for name in recipe.tools for k, v in toolchain.pinned_tool(name).describe().items()
+        }
         if recipe.pure:
-            return {}
+            return tools
         if platform.toolchain is ToolchainName.ZIG:
             zig, target = toolchain.pinned_zig(), toolchain.target(platform)
             found = zig.describe(target)
@@ -121,8 +125,8 @@ class NativeBackend:
                 found[f"library {name}"] = library_hash(libraries, name, zig, target)
             if recipe.rust:
                 found |= rust.pinned_rust(platform.arch).describe()
-            return found
-        return dict(_host_toolchain())
+            return found | tools
+        return dict(_host_toolchain()) | tools
 
     def shaping(self, recipe: Recipe, platform: Platform) -> dict[str, Any]:
         """How this backend turns a source tree into a wheel, by meaning: the frontend's
@@ -136,9 +140,13 @@ class NativeBackend:
             source=placeholder / "sdist",
             home=placeholder / "home",
             source_date_epoch=0,
-            compilers=_toolchain_env(recipe, platform, placeholder / "toolchain", Path("$RUST"))
-            if compiled
-            else None,
+            compilers=_with_tools(
+                _toolchain_env(recipe, platform, placeholder / "toolchain", Path("$RUST"))
+                if compiled
+                else None,
+                recipe,
+                placeholder / "tools",
+            ),
         ).as_dict()
         env.pop("SOURCE_DATE_EPOCH")  # an input of its own
         shaping: dict[str, Any] = {
@@ -187,7 +195,8 @@ class NativeBackend:
         env = build.backend_env(
             job.recipe, venv=venv, source=source, home=home,
             source_date_epoch=task.source_date_epoch,
-            compilers=_compilers(task, directory / "toolchain", source, log),
+            compilers=_with_tools(_compilers(task, directory / "toolchain", source, log),
+                                  job.recipe, directory / "tools", cache=settings.cache),
         )  # fmt: skip
         wheel = build.run_backend(
             job.recipe,
@@ -353,6 +362,24 @@ def _compilers(task: BuildTask, directory: Path, source: Path, log: Path) -> dic
         for key, value in provided.items():
             joint = ":" if key == "PATH" else " "
             found[key] = f"{found[key]}{joint}{value}" if key in found else value
+    return found
+
+
+def _with_tools(
+    found: dict[str, str] | None, recipe: Recipe, directory: Path, *, cache: Path | None = None
+) -> dict[str, str] | None:
+    """`found` with the recipe's pinned build tools on PATH, linked into `directory`
+    (with a cache: fetched and linked; without: the same environment, for the inputs)."""
+    if not recipe.tools:
+        return found
+    bin_dir = directory / "bin"
+    if cache is not None:
+        bin_dir.mkdir(parents=True)
+        for name in recipe.tools:
+            binary = toolchain.install_tool(toolchain.pinned_tool(name), cache)
+            (bin_dir / name).symlink_to(binary)
+    found = dict(found or {})
+    found["PATH"] = f"{bin_dir}:{found['PATH']}" if "PATH" in found else str(bin_dir)
     return found
 
 
