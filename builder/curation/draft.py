@@ -420,8 +420,9 @@ def draft_set(
     with_deps: bool,
     write: Callable[[Draft], None],
 ) -> tuple[list[Drafted], list[str]]:
-    """Draft `name` (and, `with_deps`, every dependency the set lacks), calling `write`
-    for each draft as it is made. Returns the drafts and the dependencies left out."""
+    """Draft `name` (and, `with_deps`, every dependency the set lacks), then call `write`
+    for each draft: only once all were made, so a dependency that cannot be drafted
+    leaves no recipe behind. Returns the drafts and the dependencies left out."""
     platforms = list(farm.platforms.values())
     known = set(farm.recipes)
     first = canonicalize_name(name)
@@ -439,7 +440,6 @@ def draft_set(
             continue
         recipe = draft(project, wanted, farm, cache, license_ if not why else None)
         known.add(recipe.name)
-        write(recipe)
         made.append(Drafted(draft=recipe, needed_by=why))
         for req in needed_dependencies(recipe, platforms):
             dep = canonicalize_name(req.name)
@@ -449,4 +449,6 @@ def draft_set(
                 todo.append((dep, _version_for(req, python_versions(farm)), recipe.name))
             else:
                 missing.append(f"{req} (needed by {recipe.name})")
+    for item in made:
+        write(item.draft)
     return made, missing

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from builder.curation import draft as draft_module
 from builder.curation.draft import (
     Draft,
     guess_abi3,
@@ -403,6 +404,30 @@ def test_draft_toml_is_a_recipe_the_loader_accepts(
     assert recipe.system_packages == system
     assert recipe.test_imports == ("demo_pkg", "demo_pkg.sub")
     assert set(tomllib.loads(text)) == {"project", "source", "build", "test"}
+
+
+def test_a_dependency_that_cannot_be_drafted_leaves_no_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The failure is injected where PyPI would answer: draft_set's own bookkeeping is
+    # what is under test.
+    farm = load_farm(make_farm(tmp_path, {}))
+
+    def fake_draft(project: str, *_args: object) -> Draft:
+        if project == "wheel-only-dep":
+            raise CurationError("wheel-only-dep has no sdist", fix="-")
+        return Draft(
+            name=project, version="1.0", license="MIT", url=sdist_url(project, "1.0"),
+            sha256=SHA, pure=True, system_packages=(), imports=(project,),
+            requires_dist=("wheel-only-dep",), notes=(),
+        )  # fmt: skip
+
+    monkeypatch.setattr(draft_module, "draft", fake_draft)
+    written: list[str] = []
+    with pytest.raises(CurationError):
+        draft_module.draft_set("demo", None, farm, tmp_path, license_=None, with_deps=True,
+                               write=lambda d: written.append(d.name))  # fmt: skip
+    assert written == []
 
 
 def test_python_versions_sort_as_numbers(tmp_path: Path) -> None:

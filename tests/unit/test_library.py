@@ -50,6 +50,10 @@ def test_the_repositorys_libraries_load() -> None:
     assert not collector.problems
     assert found["libyaml"].system is BuildSystem.SOURCES
     assert found["libffi"].system is BuildSystem.AUTOTOOLS
+    # OpenBLAS's Makefile: the CPU is named, never detected on the build machine.
+    openblas = found["openblas"]
+    assert openblas.system is BuildSystem.MAKE and openblas.targets == ("libs",)
+    assert "TARGET=PRESCOTT" in openblas.configure and "DYNAMIC_ARCH=1" in openblas.configure
 
 
 @pytest.mark.parametrize(
