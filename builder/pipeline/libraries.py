@@ -113,7 +113,13 @@ def provide(
                          sandboxed=sandboxed)  # fmt: skip
         with tarfile.open(archive) as tar:
             tar.extractall(sysroot, filter="data")
+    # The .pc files name /ipwhl/<name>: pointed at this sysroot here, not through
+    # PKG_CONFIG_SYSROOT_DIR, which would also prefix the interpreter's own python.pc
+    # (meson looks for Python.h through it).
+    for pc in sorted((sysroot / PREFIX.lstrip("/")).glob("*/lib/pkgconfig/*.pc")):
+        pc.write_text(pc.read_text().replace(f"{PREFIX}/", f"{sysroot}{PREFIX}/"))
     found = finding(sysroot, [library.name for library in libraries])
+    del found["PKG_CONFIG_SYSROOT_DIR"]
     # Every archive, dependents first: a static library needs its own dependencies at
     # the link (freetype's libpng, libpq's libpgcommon), which pkg-config and a
     # backend's own -l do not name. Only the members a link needs are taken.
