@@ -362,6 +362,10 @@ def _compilers(task: BuildTask, directory: Path, source: Path, log: Path) -> dic
         for key, value in provided.items():
             joint = ":" if key == "PATH" else " "
             found[key] = f"{found[key]}{joint}{value}" if key in found else value
+    else:
+        # pkg-config's default search is the host's .pc files: meson's Cython check
+        # took Debian's python3.pc (and its /usr/include/python3.11) for pandas.
+        found |= {"PKG_CONFIG_PATH": "", "PKG_CONFIG_LIBDIR": ""}
     return found
 
 
