@@ -54,13 +54,23 @@ def sweep(path: Path) -> None:
     """Remove the temporary siblings of `path` that processes now gone left behind."""
     prefix = f".{path.name}.pid-"
     for entry in path.parent.glob(f"{glob.escape(prefix)}*") if path.parent.is_dir() else ():
-        found = _OWNER.match(entry.name[len(path.name) + 1 :])
-        if found is None or alive(int(found[1])):
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        _remove_if_dead(entry, _OWNER.match(entry.name[len(path.name) + 1 :]))
+
+
+def sweep_directory(directory: Path) -> None:
+    """Remove every temporary in `directory` that a process now gone left behind: for
+    files whose name is not known before the run ends (a CAR is named by its root)."""
+    for entry in directory.glob(".*.pid-*") if directory.is_dir() else ():
+        _remove_if_dead(entry, _OWNER.search(entry.name))
+
+
+def _remove_if_dead(entry: Path, owner: re.Match[str] | None) -> None:
+    if owner is None or alive(int(owner[1])):
+        return
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
 
 
 def glob_escape(text: str) -> str:

@@ -426,7 +426,7 @@ def _config_settings(build: Fields) -> tuple[tuple[str, str], ...]:
             )  # fmt: skip
             return ()
         pairs += [(key, v) for v in values]
-    return tuple(sorted(pairs))
+    return tuple(sorted(pairs, key=lambda pair: pair[0]))  # stable: a list keeps its order
 
 
 def _sdist_matches(url: str, name: str, version: Version) -> bool:

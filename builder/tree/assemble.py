@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from builder.atomic import sweep, temporary_prefix
+from builder.atomic import sweep_directory, temporary_prefix
 from builder.errors import PublishError
 from builder.ipfs.car import BlockStore, write_dag_car
 from builder.ipfs.multiformats import Cid
@@ -80,7 +80,7 @@ def _discard(tree: Path, spare: Path) -> None:
 
 
 def _staging(out: Path, spare: Path) -> Path:
-    sweep(out / TREE_DIR)  # staging trees of killed runs
+    sweep_directory(out)  # staging trees, CARs and indexes of killed runs
     staging = Path(tempfile.mkdtemp(dir=out, prefix=temporary_prefix(out / TREE_DIR)))
     # Atomic, so two concurrent runs never share it; the empty target is replaced.
     with contextlib.suppress(OSError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.atomic import atomic_path, sweep, temporary_prefix
+from builder.atomic import atomic_path, sweep, sweep_directory, temporary_prefix
 
 
 def _dead_pid() -> int:
@@ -43,3 +43,18 @@ def test_sweep_removes_a_dead_runs_leftovers_only(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in (live, other, unnamed)
     )
+
+
+def test_sweep_directory_removes_every_dead_runs_leftovers_whatever_their_name(
+    tmp_path: Path,
+) -> None:
+    dead = _dead_pid()
+    car = tmp_path / f".bafyroot.car.pid-{dead}.x1.part"  # named by a root no rerun knows
+    staging = tmp_path / f".tree.pid-{dead}.x2"
+    live = tmp_path / f".bafyroot.car.pid-{os.getpid()}.x3.part"
+    kept = [tmp_path / "bafyroot.car", tmp_path / ".tree-index.json", live]
+    staging.mkdir()
+    for path in (car, *kept):
+        path.write_text("x")
+    sweep_directory(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)

@@ -550,13 +550,16 @@ def test_a_rust_recipe_is_compiled(tmp_path: Path) -> None:
     assert "pure = false" in problem.fix
 
 
-def test_a_setting_given_as_a_list_is_passed_once_per_item(tmp_path: Path) -> None:
-    settings_ = {"setup-args": ["-Dblas=openblas", "-Dlapack=none"], "build-dir": "build"}
+def test_a_setting_given_as_a_list_is_passed_once_per_item_in_its_order(
+    tmp_path: Path,
+) -> None:
+    # Order within a list is meaning (a later -D wins in meson); keys are sorted.
+    settings_ = {"setup-args": ["-Dlapack=none", "-Dblas=openblas"], "build-dir": "build"}
     recipe = load_recipe(
         tmp_path / "a", with_(recipe_doc(), "build", **{"config-settings": settings_})
     )
     assert recipe.config_settings == (
-        ("build-dir", "build"), ("setup-args", "-Dblas=openblas"), ("setup-args", "-Dlapack=none"),
+        ("build-dir", "build"), ("setup-args", "-Dlapack=none"), ("setup-args", "-Dblas=openblas"),
     )  # fmt: skip
     with pytest.raises(InputError) as caught:
         load_recipe(tmp_path / "b", with_(recipe_doc(), "build", **{"config-settings": {"x": [1]}}))
