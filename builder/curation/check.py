@@ -364,8 +364,10 @@ def check_cxx_runtime(view: SetView) -> list[Problem]:
     return _elf_findings(
         view, "C072", lambda w: w.cxx_runtime, "shares its static C++ runtime's symbols",
         "build it with the pinned toolchain (toolchain = \"zig\" in its platform file), "
-        "whose libc++ is linked with hidden visibility; or link libstdc++ as a shared "
-        "library, as manylinux images do",
+        "whose libc++ is linked with hidden visibility; if it already is, the symbols are "
+        "libc++'s inline functions compiled into the project (zig's headers carry no "
+        "visibility annotations): add -fvisibility=hidden -fvisibility-inlines-hidden "
+        "to CXXFLAGS in the recipe's build.env",
     )  # fmt: skip
 
 

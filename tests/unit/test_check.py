@@ -356,7 +356,7 @@ def test_a_wheel_naming_its_build_machine_fails_once(tmp_path: Path) -> None:
     assert codes(report) == ["C070"]
     message = only(report, "C070")
     assert "RUNPATH /root/.pyenv/versions/3.12.1/lib" in message
-    assert 'toolchain = "zig"' in message
+    assert 'toolchain = "zig"' in message and "-fvisibility-inlines-hidden" in message
 
 
 def test_a_wheel_needing_a_newer_glibc_than_its_policy_fails(tmp_path: Path) -> None:
@@ -379,4 +379,4 @@ def test_a_wheel_sharing_its_static_cxx_runtime_fails_once(tmp_path: Path) -> No
     )})  # fmt: skip
     message = only(check(view_of(farm, [leaking])), "C072")
     assert "exports __cxa_throw" in message and "(and 1 more)" in message
-    assert 'toolchain = "zig"' in message
+    assert 'toolchain = "zig"' in message and "-fvisibility-inlines-hidden" in message
