@@ -110,6 +110,24 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_full(session: nox.Session) -> None:
+    """The whole set built cold on all cores, longest chains first; its wall time against
+    the sum of job times and the longest chain, the longest jobs; `-- --compare` also
+    builds it in name order (the peer), `-- --projects A B` a subset."""
+    _install(session)
+    session.run("ipwhl", "system-packages", "--install")
+    session.run("python", str(ROOT / "tools" / "bench_full.py"), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def times(session: nox.Session) -> None:
+    """Rewrite builder/data/build-times.toml from a store after a full build:
+    `nox -s times -- --store PATH`."""
+    _install(session)
+    session.run("ipwhl", "times", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench_incremental(session: nox.Session) -> None:
     """No-op of the full set and of 2,000 synthetic recipes; one changed recipe, seeded
     from a published tree vs an empty store: `nox -s bench_incremental -- --from CAR`."""

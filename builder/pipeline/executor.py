@@ -25,6 +25,7 @@ from builder.pipeline import job as jobs_
 from builder.pipeline import tasks as tasks_
 from builder.pipeline.backends import backend_for
 from builder.pipeline.build import network_isolation_works
+from builder.pipeline.estimates import job_seconds, longest_chains, reference_times
 from builder.pipeline.fetch import fetch_sdist
 from builder.pipeline.inputs import Inputs, build_inputs, reuse_inputs
 from builder.pipeline.plan import Job, build_graph, runtime_requirements
@@ -107,7 +108,14 @@ def execute(
     )
     outside_requires = _note_outside(farm, jobs, run)
     graph = build_graph(jobs)
-    times = store.times()
+    measured, (_, reference) = store.times(), reference_times()
+    chains = longest_chains(
+        {key: frozenset(needs) for key, needs in graph.items()},
+        {
+            job.key: job_seconds(job.recipe.name, job.platform.id, measured, reference)
+            for job in jobs
+        } if settings.longest_first else {},
+    )  # fmt: skip
     schedule = Schedule(
         nodes={
             job.key: Node(
@@ -116,7 +124,7 @@ def execute(
                 platform=job.platform.id,
                 needs=frozenset(graph[job.key]),
                 reuses=job.reuses is not None,
-                priority=priority(job.recipe.pure, job.recipe.name, job.platform.id, times),
+                priority=priority(job.recipe.pure, chains[job.key]),
             )
             for job in jobs
         },

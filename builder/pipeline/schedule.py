@@ -45,17 +45,12 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
-def priority(
-    pure: bool, project: str, platform: str, times: Mapping[tuple[str, str], float]
-) -> tuple[float, ...]:
+def priority(pure: bool, chain: float) -> tuple[float, ...]:
     """Where a build goes among the ready ones. Pure builds first: every other
-    platform's reuse of them waits on them. Then the longest, by the time the job last
-    took (on another platform, if never on this one): a long job started last keeps one
-    worker busy while the others idle."""
-    seconds = times.get((project, platform))
-    if seconds is None:
-        seconds = max((t for (p, _), t in times.items() if p == project), default=0.0)
-    return (0 if pure else 1, -seconds)
+    platform's reuse of them waits on them. Then the longest chain it starts
+    (`estimates.longest_chains`): a long job started last keeps one worker busy while
+    the others idle."""
+    return (0 if pure else 1, -chain)
 
 
 @dataclass(frozen=True, kw_only=True)

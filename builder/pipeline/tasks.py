@@ -26,6 +26,9 @@ class Settings:
     sandbox: str = NONE  # what `sandbox.describe` said: the bubblewrap version, or none
     keep: bool = False  # keep a job's directory after its wheel passed (`--keep-build-dirs`)
     backends_from: str = "set"  # bootstrap.BackendsFrom: the set's own backends, or PyPI's
+    # Longest chains first by measured times (estimates.py); False: by name, the peer
+    # of `nox -s bench_full`.
+    longest_first: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
