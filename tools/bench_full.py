@@ -1,8 +1,8 @@
 """The full set built cold (`nox -s bench_full`); prints a table, asserts nothing.
 
 Cold means an empty store: every wheel, native library and build backend of the set is
-built and tested again; downloads (sdists, crates, the toolchain) come from the cache,
-as on a second machine that has fetched once. The run orders its builds by the longest
+built and tested again; downloads (sdists, crates, the toolchain) come from the cache
+where it has them and are fetched within the run where not (a fresh machine). The run orders its builds by the longest
 chain first (builder/pipeline/estimates.py). It is measured against two bounds no
 order can beat on these cores, the sum of job times over the cores and the longest
 chain of build dependencies (both from this run's own times), and with `--compare`
