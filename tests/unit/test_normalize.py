@@ -264,6 +264,8 @@ def test_a_pure_wheel_built_on_pypy_is_retagged_for_pypy_alone(tmp_path: Path) -
             r[0]: r[1] for r in csv.reader(io.StringIO(archive.read(f"{DIST}/RECORD").decode()))
         }
         assert archive.read("demo_pkg/__init__.py") == content["demo_pkg/__init__.py"][0]
+        script = archive.getinfo("demo_pkg-1.0.0.data/scripts/demo-tool")
+        assert script.external_attr >> 16 & 0o111  # the script stays executable
     assert wheel.endswith(f"Root-Is-Purelib: true\nTag: {tag}\n")
     assert rows[f"{DIST}/WHEEL"] == record_hash(wheel.encode())
     normalize_wheel(retagged, tmp_path, source_date_epoch=ZIP_EPOCH)  # RECORD checks out
