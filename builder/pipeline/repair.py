@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from packaging.tags import parse_tag
 from packaging.utils import parse_wheel_filename
 
 from builder.errors import RepairError
@@ -128,18 +129,26 @@ REPAIRERS: dict[OS, Repairer] = {
 }
 
 
-def retag_pure(wheel: Path, tag: str, out_dir: Path) -> Path:
-    """A pure wheel for one platform only: `py3-none-any` becomes `tag` (file name and
-    WHEEL's Tag lines), so that no other interpreter takes the fallback a compiled
-    recipe's sdist builds on PyPy."""
+def retag(wheel: Path, tag: str, out_dir: Path) -> Path:
+    """`wheel` under another tag set (`tag` may be compressed: `py3-none-a.b`), in its
+    file name and in WHEEL's Tag lines, one line per tag. A pure wheel built on PyPy
+    for that platform alone, so that no other interpreter takes the fallback a compiled
+    recipe's sdist builds there; a program's wheel for every interpreter."""
     stem = wheel.name[: -len(".whl")].rsplit("-", 3)[0]
     with zipfile.ZipFile(wheel) as source:
         meta = next(n for n in source.namelist()
                     if n.count("/") == 1 and n.endswith(".dist-info/WHEEL"))  # fmt: skip
         lines = source.read(meta).decode().splitlines()
     kept = [line for line in lines if not line.startswith("Tag:")]
-    wheel_file = "".join(f"{line}\n" for line in [*kept, f"Tag: {tag}"]).encode()
+    tags = [f"Tag: {t}" for t in sorted(str(t) for t in parse_tag(tag))]
+    wheel_file = "".join(f"{line}\n" for line in [*kept, *tags]).encode()
     return rewrite_members(wheel, out_dir / f"{stem}-{tag}.whl", {meta: wheel_file})
+
+
+def program_tag(wheel: Path) -> str:
+    """The tag of a program's wheel: py3-none and the platforms it was repaired to."""
+    platforms = sorted({t.platform for t in parse_wheel_filename(wheel.name)[3]})
+    return f"py3-none-{'.'.join(platforms)}"
 
 
 def rewrite_members(wheel: Path, out: Path, changed: Mapping[str, bytes]) -> Path:
