@@ -14,11 +14,10 @@ from builder.curation.facts import supported_tags
 from builder.errors import BuildError
 from builder.pipeline import elfcheck, repair
 from builder.pipeline.build import dropped_extension_reason
-from builder.pipeline.tasks import BuildTask
+from builder.pipeline.plan import Job
 
 
-def refuse_a_mislabelled_wheel(task: BuildTask, wheel: Path, log: Path) -> None:
-    job = task.job
+def refuse_a_mislabelled_wheel(job: Job, wheel: Path, log: Path) -> None:
     pure = repair.is_pure(wheel)
     # A platform tag is not proof of an extension: setuptools tags a wheel by the
     # extensions it declares, even when building them failed and was skipped.

@@ -206,7 +206,7 @@ class NativeBackend:
             isolate_network=task.isolate_network,
             sandbox=confined,
         )
-        wheelkind.refuse_a_mislabelled_wheel(task, wheel, log)
+        wheelkind.refuse_a_mislabelled_wheel(job, wheel, log)
         if job.recipe.rust and job.platform.toolchain is ToolchainName.ZIG:
             wheel = rust.remap_sboms(wheel, directory / "remapped", _sbom_paths(directory))
         (directory / "repaired").mkdir()
