@@ -221,9 +221,10 @@ class NativeBackend:
         )
         # setuptools-rust tags a program's wheel for the interpreter that built it;
         # scikit-build-core's wheel.py-api = "py3" and maturin's bin bindings do not.
-        tag = repair.program_tag(repaired)
-        if job.recipe.program and not repaired.name.endswith(f"-{tag}.whl"):
-            return repair.retag(repaired, tag, directory / "program")
+        if job.recipe.program:
+            tag = repair.program_tag(repaired)
+            if not repaired.name.endswith(f"-{tag}.whl"):
+                return repair.retag(repaired, tag, directory / "program")
         return repaired
 
     def test(self, task: TestTask, directory: Path, log: Path) -> tuple[str, ...]:
