@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -33,6 +33,7 @@ from builder.errors import CurationError
 from builder.model.data import string_table
 from builder.model.farm import Farm
 from builder.model.platform import Platform
+from builder.model.recipe import Recipe
 from builder.tomlwrite import TomlValue, dumps
 
 _RUST_BACKENDS = ("maturin", "setuptools_rust", "setuptools-rust")
@@ -231,6 +232,15 @@ def guess_requires(members: dict[str, bytes | None]) -> tuple[str, ...]:
     return tuple(sorted({_SKBUILD_PROVIDERS[p] for p in providers if p in _SKBUILD_PROVIDERS}))
 
 
+def own_programs_required(
+    tools: tuple[str, ...], requires: tuple[str, ...], recipes: Mapping[str, Recipe], project: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(tools, requires) with every pinned tool the set builds as a program taken from
+    the set instead (R027): not the program's own build, which needs the pinned one."""
+    own = {t for t in tools if t != project and (r := recipes.get(t)) is not None and r.program}
+    return tuple(t for t in tools if t not in own), tuple(sorted({*requires, *own}))
+
+
 def _backend(members: dict[str, bytes | None]) -> str:
     raw = members.get("pyproject.toml")
     if not raw:
@@ -345,6 +355,9 @@ def draft(
         and any(rel.removeprefix("src/").startswith(package_dir) for rel in members)
     ):
         imports = (dotted,)  # ruamel.yaml: the namespace alone would import nothing
+    tools, requires = own_programs_required(
+        guess_tools(members), guess_requires(members), farm.recipes, project
+    )
     return Draft(
         name=project,
         version=str(release.version),
@@ -359,8 +372,8 @@ def draft(
         config_settings=limited_api_settings(release, members) if not pure else (),
         pure_on_pypy=not pure and guess_pure_on_pypy(release),
         rust=guess_rust(members),
-        tools=guess_tools(members),
-        requires=guess_requires(members),
+        tools=tools,
+        requires=requires,
         libraries=(
             linked := guess_libraries(guess_system_packages(members), members, farm.libraries)
             if not pure

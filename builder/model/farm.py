@@ -92,6 +92,19 @@ def load_farm(root: Path) -> Farm:
                     message=f"no library {name!r}",
                     fix=f"write libraries/{name}.toml, or remove it",
                 )
+        for i, tool in enumerate(recipe.tools):
+            own = recipes.get(tool)
+            if own is not None and own.program and tool != recipe.name:
+                # PyPI's binary may need what a platform's root lacks (its ninja needs
+                # libstdc++); the set's program is built for the platforms it serves.
+                collector.add(
+                    code="R027",
+                    file=recipe.path,
+                    field=f"build.tools[{i}]",
+                    message=f"{tool!r} is a program the set builds (recipes/{tool}.toml)",
+                    fix=f"take the set's own: move {tool!r} from build.tools to "
+                    f"build.requires, then run `ipwhl build-lock {recipe.name}`",
+                )
         if recipe.pure and len(pure) == 1 and not recipe.selects(pure[0].id):
             collector.add(
                 code="R017",

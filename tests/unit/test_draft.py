@@ -20,6 +20,7 @@ from builder.curation.draft import (
     guess_system_packages,
     guess_tools,
     needed_dependencies,
+    own_programs_required,
     python_versions,
 )
 from builder.curation.pypi import File, Release
@@ -32,7 +33,14 @@ from builder.curation.upstream import (
 from builder.errors import CurationError
 from builder.metadata import parse_headers
 from builder.model.farm import load_farm
-from tests.fixtures.farm_files import SHA, load_real_platforms, load_recipe, make_farm, sdist_url
+from tests.fixtures.farm_files import (
+    SHA,
+    load_real_platforms,
+    load_recipe,
+    make_farm,
+    recipe_doc,
+    sdist_url,
+)
 
 MIT_TEXT = """Permission is hereby
     granted, free of charge, to any person obtaining a copy of this software"""
@@ -508,3 +516,21 @@ def test_setuptools_rust_auto_limited_api_is_told_upstreams_oldest_abi3() -> Non
     assert limited_api_settings(upstream, members) == ()
     del members["setup.cfg"]
     assert limited_api_settings(release("demo-1.0-cp312-cp312-win_amd64.whl"), members) == ()
+
+
+def test_a_tool_the_set_builds_as_a_program_is_drafted_as_a_build_requirement(
+    tmp_path: Path,
+) -> None:
+    recipes = {
+        "ninja": load_recipe(tmp_path, recipe_doc("ninja", pure=False, program=True)),
+        "cmake": load_recipe(tmp_path, recipe_doc("cmake", pure=False)),  # not a program
+    }
+    assert own_programs_required(("cmake", "ninja"), ("setuptools-scm",), recipes, "demo") == (
+        ("cmake",),
+        ("ninja", "setuptools-scm"),
+    )
+    # ninja's own build takes the pinned binary: something must be first.
+    assert own_programs_required(("cmake", "ninja"), (), recipes, "ninja") == (
+        ("cmake", "ninja"),
+        (),
+    )

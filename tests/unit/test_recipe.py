@@ -669,6 +669,24 @@ def test_a_cycle_of_build_dependencies_is_an_input_error_not_a_traceback(
     assert "R020" in err
 
 
+def test_a_pinned_tool_the_set_builds_as_a_program_is_refused_with_the_way_to_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_farm(
+        tmp_path,
+        {
+            # The program itself is built with the pinned binary: something must be first.
+            "ninja": recipe_doc("ninja", pure=False, program=True, tools=["cmake", "ninja"]),
+            "demo-pkg": recipe_doc(pure=False, tools=["patchelf", "ninja"]),
+        },
+    )
+    err, problems = build_rejects(tmp_path, monkeypatch, capsys)
+    (problem,) = [p for p in problems if p.code == "R027"]
+    assert (problem.file.name, problem.field) == ("demo-pkg.toml", "build.tools[1]")
+    assert "build.requires" in problem.fix and "ipwhl build-lock demo-pkg" in problem.fix
+    assert "R027" in err
+
+
 def test_a_recipes_flags_add_to_the_reproducibility_flags_never_replace_them(
     tmp_path: Path,
 ) -> None:
