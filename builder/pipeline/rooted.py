@@ -17,6 +17,10 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+from elftools.elf.segments import InterpSegment
+
 from builder.errors import SandboxError
 from builder.model.platform import Platform
 from builder.model.root import Root, load_root
@@ -153,3 +157,25 @@ def link_headers(platform: Platform, toolchain_dir: Path) -> None:
     link = toolchain_dir / "include" / triplet / f"python{platform.python_version}"
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(f"/usr/include/{triplet}/python{platform.python_version}")
+
+
+def unmet_needs(platform: Platform, system: Path, binary: Path) -> list[str]:
+    """What `binary` needs to start that the platform's root (unpacked at `system`)
+    lacks: its program interpreter and the shared libraries it names, looked up where
+    the root's loader looks. PyPI's ninja and cmake need libstdc++, which a minimal root
+    does not hold; the build would stop at "error while loading shared libraries"."""
+    with binary.open("rb") as stream:
+        elf = ELFFile(stream)
+        wanted = [s.get_interp_name() for s in elf.iter_segments() if isinstance(s, InterpSegment)]
+        dynamic = elf.get_section_by_name(".dynamic")
+        if isinstance(dynamic, DynamicSection):
+            tags = dynamic.iter_tags()
+            wanted += [str(getattr(t, "needed", "")) for t in tags if t.entry.d_tag == "DT_NEEDED"]
+    triplet = f"{platform.arch}-linux-gnu"
+    where = [system / d for d in ("lib", "usr/lib", f"lib/{triplet}", f"usr/lib/{triplet}")]
+    return [
+        name
+        for name in wanted
+        if not ((system / name.lstrip("/")).exists() if name.startswith("/")
+                else any((d / name).exists() for d in where))
+    ]  # fmt: skip

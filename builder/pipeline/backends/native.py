@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from builder.errors import InterpreterNotFound
+from builder.errors import BuildError, InterpreterNotFound
 from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
@@ -163,6 +163,8 @@ class NativeBackend:
     def build(self, task: BuildTask, directory: Path, log: Path) -> Path:
         """Build and repair; return the repaired wheel."""
         job, settings = task.job, task.settings
+        if job.platform.root:
+            _refuse_tools_the_root_cannot_run(job.recipe, job.platform, settings.cache)
         source = unpack(job.recipe, task.sdist, directory / "sdist")
         env_of_tools = tool_env(settings)
         build.apply_patches(job.recipe, source, log=log, env=env_of_tools)
@@ -390,6 +392,23 @@ def _with_tools(
     found = dict(found or {})
     found["PATH"] = f"{bin_dir}:{found['PATH']}" if "PATH" in found else str(bin_dir)
     return found
+
+
+def _refuse_tools_the_root_cannot_run(recipe: Recipe, platform: Platform, cache: Path) -> None:
+    """Before anything runs: a pinned tool that cannot start on the platform's root
+    would fail deep in the backend's build with a loader's message."""
+    system = rooted.home(platform, cache)
+    for i, name in enumerate(recipe.tools):
+        binary = toolchain.install_tool(toolchain.pinned_tool(name), cache)
+        missing = rooted.unmet_needs(platform, system, binary)
+        if missing:
+            raise BuildError(
+                f"{recipe.path}: build.tools[{i}]: the pinned {name} cannot start on "
+                f"roots/{platform.root}.toml, which lacks {', '.join(missing)}",
+                fix=f"take {name} from the set (a recipe with program = true, named in "
+                "build.requires), or add the package that ships what it lacks to the root "
+                f"(ipwhl root-lock {platform.root} ...)",
+            )
 
 
 def _toolchain_env(
