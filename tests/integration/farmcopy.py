@@ -109,6 +109,13 @@ def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> t
     return f"https://example.invalid/{filename}", sha
 
 
+def recipe_head(name: str, url: str, sha256: str, version: str = "1.0") -> str:
+    """The [project] and [source] tables of a test's own recipe (MIT), to which the
+    test adds its [build] and [test]."""
+    return (f'[project]\nname = "{name}"\nversion = "{version}"\nlicense = "MIT"\n'
+            f'[source]\nurl = "{url}"\nsha256 = "{sha256}"\n')  # fmt: skip
+
+
 def snapshot(directory: Path) -> dict[str, str]:
     if not directory.exists():
         return {}

@@ -12,7 +12,14 @@ import pytest
 from packaging.version import Version
 
 from builder.cli import main
-from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm, make_sdist, snapshot
+from tests.integration.farmcopy import (
+    NATIVE,
+    FarmCopy,
+    make_farm,
+    make_sdist,
+    recipe_head,
+    snapshot,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -26,14 +33,7 @@ def _project(farm: FarmCopy, name: str, requires: list[str], extra: str = "") ->
     url, sha = make_sdist(farm.cache, name, "1.0", {
         "pyproject.toml": pyproject, f"{name}/__init__.py": "",
     })  # fmt: skip
-    farm.write_recipe(name, f"""
-[project]
-name = "{name}"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+    farm.write_recipe(name, recipe_head(name, url, sha) + f"""
 [build]
 pure = true
 {extra}

@@ -27,6 +27,7 @@ from tests.integration.farmcopy import (
     FarmCopy,
     make_farm,
     make_sdist,
+    recipe_head,
     sdist_bytes,
     snapshot,
 )
@@ -40,14 +41,7 @@ PYPROJECT = (
 
 
 def _recipe(farm: FarmCopy, name: str, url: str, sha: str) -> None:
-    farm.write_recipe(name, f"""
-[project]
-name = "{name}"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+    farm.write_recipe(name, recipe_head(name, url, sha) + f"""
 [build]
 pure = true
 [test]

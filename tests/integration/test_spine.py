@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.farmcopy import NATIVE, make_farm, make_sdist, snapshot
+from tests.integration.farmcopy import NATIVE, make_farm, make_sdist, recipe_head, snapshot
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -113,14 +113,8 @@ def test_secret_in_callers_environment_never_reaches_the_backend(
     )
     farm.write_recipe(
         "envdump",
-        f"""
-[project]
-name = "envdump"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+        recipe_head("envdump", url, sha)
+        + f"""
 [build]
 pure = true
 env = {{ ENVDUMP_WITH_PORT = "{server.server_address[1]}" }}
@@ -220,14 +214,8 @@ def test_a_wheel_that_cannot_meet_its_policy_fails_in_plain_words(
     )
     farm.write_recipe(
         "newglibc",
-        f"""
-[project]
-name = "newglibc"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+        recipe_head("newglibc", url, sha)
+        + """
 [test]
 imports = ["newglibc"]
 """,

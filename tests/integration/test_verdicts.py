@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from builder.cli import main
-from tests.integration.farmcopy import NATIVE, FarmCopy, make_farm, make_sdist, snapshot
+from tests.integration.farmcopy import (
+    NATIVE,
+    FarmCopy,
+    make_farm,
+    make_sdist,
+    recipe_head,
+    snapshot,
+)
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -26,14 +33,8 @@ def _probe(farm: FarmCopy, cache: Path, module: str, check: str, *, pure: bool =
     )
     farm.write_recipe(
         "probe",
-        f"""
-[project]
-name = "probe"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+        recipe_head("probe", url, sha)
+        + f"""
 [build]
 pure = {str(pure).lower()}
 [test]
@@ -127,14 +128,8 @@ def test_a_dropped_extension_says_what_was_missing_not_make_it_pure(
     )
     farm.write_recipe(
         "probe",
-        f"""
-[project]
-name = "probe"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+        recipe_head("probe", url, sha)
+        + """
 [test]
 imports = ["probe"]
 """,

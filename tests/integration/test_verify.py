@@ -10,7 +10,7 @@ import pytest
 
 from builder.cli import main
 from tests.fixtures.published import Published, assemble
-from tests.integration.farmcopy import NATIVE, make_farm, make_sdist
+from tests.integration.farmcopy import NATIVE, make_farm, make_sdist, recipe_head
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -79,14 +79,8 @@ def test_a_build_that_embeds_the_time_is_caught_with_a_diffoscope_report(
     })  # fmt: skip
     farm.write_recipe(
         "stamp",
-        f"""
-[project]
-name = "stamp"
-version = "1.0"
-license = "MIT"
-[source]
-url = "{url}"
-sha256 = "{sha}"
+        recipe_head("stamp", url, sha)
+        + """
 [build]
 pure = true
 [test]
