@@ -16,7 +16,7 @@ from builder.model.root import load_root
 from builder.pipeline import roots
 from builder.pipeline.elfcheck import machine_traces
 from builder.pipeline.sandbox import Sandbox, bubblewrap
-from tests.integration.farmcopy import REPO, make_farm
+from tests.integration.farmcopy import REPO, make_farm, make_sdist, recipe_head
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -144,6 +144,35 @@ def test_a_rooted_platform_builds_and_tests_wheels_the_same_anywhere(
         assert root_sha256 in reused["inputs"]["interpreter"]  # tested on that root
     wheel = farm.store / "blobs" / records[("markupsafe", "linux-x86_64-cp315")]["wheel_sha256"]
     assert machine_traces(wheel, [str(farm.build_root), str(sdist_cache), "/usr/include"]) == []
+
+
+@pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
+def test_a_pinned_tool_the_root_cannot_start_is_refused_before_the_build(
+    tmp_path: Path, sdist_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PyPI's cmake needs libstdc++, which the minimal sid root does not hold.
+    farm = make_farm(tmp_path, [], cache=sdist_cache)
+    url, sha = make_sdist(farm.cache, "needs-cmake", "1.0", {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
+                          'build-backend = "setuptools.build_meta"\n'
+                          '[project]\nname = "needs-cmake"\nversion = "1.0"\n',
+        "ext.c": "int answer(void) { return 42; }\n",
+    })  # fmt: skip
+    farm.write_recipe("needs-cmake", recipe_head("needs-cmake", url, sha) + """
+[build]
+pure = false
+tools = ["cmake"]
+[test]
+imports = ["needs_cmake"]
+""")  # fmt: skip
+    assert farm.build("--platform", "linux-x86_64-cp314") != 0
+    out = capsys.readouterr()
+    said = out.out + out.err
+    assert "build.tools[0]: the pinned cmake cannot start on roots/sid-pythons.toml" in said
+    assert "libstdc++.so.6" in said and "ipwhl root-lock sid-pythons" in said
+    # Nothing ran: no build environment was made, and nothing is stored.
+    assert not (farm.build_root / "linux-x86_64-cp314" / "needs-cmake" / "env").exists()
+    assert farm.wheels() == {}
 
 
 @pytest.mark.skipif(bubblewrap() is None, reason="bubblewrap cannot run here")
