@@ -23,7 +23,9 @@ def refuse_a_mislabelled_wheel(job: Job, wheel: Path, log: Path) -> None:
     # extensions it declares, even when building them failed and was skipped.
     compiled = job.recipe.expects_extension(job.platform.implementation)
     if not job.recipe.pure and not compiled:
-        if not pure:
+        # wcwidth declares its extension, skips it on PyPy and keeps the platform tag:
+        # no compiled code is what pure-on-pypy promises (the backend retags it).
+        if not pure and repair.has_compiled_code(wheel):
             raise BuildError(
                 f"{job.recipe.name} built {wheel.name}, a platform wheel, on PyPy, but its "
                 "recipe says pure-on-pypy = true",

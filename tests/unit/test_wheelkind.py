@@ -55,3 +55,18 @@ def test_a_compiled_wheel_for_every_interpreter_needs_program(tmp_path: Path) ->
     assert "set `program = true`" in (caught.value.fix or "")
     # With the flag the same wheel is what the recipe promises.
     refuse_a_mislabelled_wheel(job_of(tmp_path / "b", program=True), wheel, tmp_path / "log")
+
+
+def test_pure_on_pypy_takes_a_platform_tagged_wheel_without_compiled_code(tmp_path: Path) -> None:
+    # wcwidth on PyPy: its extension is skipped there, its wheel keeps a platform tag.
+    pp311 = "linux-x86_64-pp311"
+    recipe = load_recipe(tmp_path / "recipes", recipe_doc(pure=False, **{"pure-on-pypy": True}))
+    job = Job(recipe=recipe, platform=load_real_platforms(pp311)[pp311])
+    name = "demo_pkg-1.0.0-pp311-pypy311_pp80-linux_x86_64.whl"
+    plain = wheel_with(tmp_path / "plain" / name, {"demo_pkg/__init__.py": b""})
+    refuse_a_mislabelled_wheel(job, plain, tmp_path / "log")
+    program = Path(shutil.which("true") or "/bin/true").read_bytes()
+    compiled = wheel_with(tmp_path / "compiled" / name, {"demo_pkg/_speedups.so": program})
+    with pytest.raises(BuildError) as caught:
+        refuse_a_mislabelled_wheel(job, compiled, tmp_path / "log")
+    assert "remove pure-on-pypy" in (caught.value.fix or "")

@@ -212,7 +212,9 @@ class NativeBackend:
         if job.recipe.rust and job.platform.toolchain is ToolchainName.ZIG:
             wheel = rust.remap_sboms(wheel, directory / "remapped", _sbom_paths(directory))
         (directory / "repaired").mkdir()
-        if repair.is_pure(wheel) and not job.recipe.pure:  # pure-on-pypy, on PyPy
+        if not job.recipe.expects_extension(job.platform.implementation) and not (
+            job.recipe.pure or repair.has_compiled_code(wheel)
+        ):  # pure-on-pypy, on PyPy (a pure wheel, or one tagged for an extension it skipped)
             return repair.retag(wheel, _pypy_tag(job.platform), directory / "repaired")
         repaired = repair.repair_wheel(
             wheel,
