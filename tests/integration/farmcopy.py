@@ -109,6 +109,13 @@ def make_sdist(cache: Path, name: str, version: str, files: dict[str, str]) -> t
     return f"https://example.invalid/{filename}", sha
 
 
+def pyproject(name: str, requires: str, backend: str) -> str:
+    """A generated sdist's pyproject.toml: `requires` is one requirement, `backend` its
+    build-backend."""
+    return (f'[build-system]\nrequires = ["{requires}"]\nbuild-backend = "{backend}"\n'
+            f'[project]\nname = "{name}"\nversion = "1.0"\n')  # fmt: skip
+
+
 def recipe_head(name: str, url: str, sha256: str, version: str = "1.0") -> str:
     """The [project] and [source] tables of a test's own recipe (MIT), to which the
     test adds its [build] and [test]."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from builder.pipeline.elfcheck import elf_members, glibc_needed, interpreter_bound
-from tests.integration.farmcopy import FarmCopy, make_farm, make_sdist, recipe_head
+from tests.integration.farmcopy import FarmCopy, make_farm, make_sdist, pyproject, recipe_head
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -77,9 +77,7 @@ def test_a_meson_build_on_a_root_runs_the_sets_own_ninja(farm: FarmCopy) -> None
     # PyPI's ninja needs libstdc++, which the minimal sid root of cp314 does not hold:
     # numpy failed there with it. The set's ninja needs libc alone.
     url, sha = make_sdist(farm.cache, "meson-demo", "1.0", {
-        "pyproject.toml": '[build-system]\nrequires = ["meson-python"]\n'
-                          'build-backend = "mesonpy"\n'
-                          '[project]\nname = "meson-demo"\nversion = "1.0"\n',
+        "pyproject.toml": pyproject("meson-demo", "meson-python", "mesonpy"),
         "meson.build": MESON_BUILD,
         "helper.c": "int helper_answer(void) { return 42; }\n",
         "_demo.c": DEMO_C,

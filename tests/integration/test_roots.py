@@ -16,7 +16,7 @@ from builder.model.root import load_root
 from builder.pipeline import roots
 from builder.pipeline.elfcheck import machine_traces
 from builder.pipeline.sandbox import Sandbox, bubblewrap
-from tests.integration.farmcopy import REPO, make_farm, make_sdist, recipe_head
+from tests.integration.farmcopy import REPO, make_farm, make_sdist, pyproject, recipe_head
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -153,9 +153,7 @@ def test_a_pinned_tool_the_root_cannot_start_is_refused_before_the_build(
     # PyPI's cmake needs libstdc++, which the minimal sid root does not hold.
     farm = make_farm(tmp_path, [], cache=sdist_cache)
     url, sha = make_sdist(farm.cache, "needs-cmake", "1.0", {
-        "pyproject.toml": '[build-system]\nrequires = ["setuptools"]\n'
-                          'build-backend = "setuptools.build_meta"\n'
-                          '[project]\nname = "needs-cmake"\nversion = "1.0"\n',
+        "pyproject.toml": pyproject("needs-cmake", "setuptools", "setuptools.build_meta"),
         "ext.c": "int answer(void) { return 42; }\n",
     })  # fmt: skip
     farm.write_recipe("needs-cmake", recipe_head("needs-cmake", url, sha) + """
