@@ -6,7 +6,7 @@ the facts from the store. Every failure is a `Problem` (file, field, stable code
 all reported at once; what cannot be checked (no wheels for a platform, no sdist in the
 cache) is said, not passed over.
 
-Codes: C001 versions; C010-C012 wheels per platform; C020-C024 runtime closure;
+Codes: C001 versions; C010-C013 wheels per platform; C020-C024 runtime closure;
 C030-C031 build requirements; C040-C041 licenses; C050-C051 names; C060-C061 interpreter
 lifecycles (builder/data/pythons.toml).
 """
@@ -78,7 +78,8 @@ def built_platforms(view: SetView) -> set[str]:
 
 
 def check_wheels(view: SetView, platforms: Iterable[Platform]) -> list[Problem]:
-    """C010-C012: on each platform exactly one wheel of each project would install."""
+    """C010-C013: on each platform exactly one wheel of each project would install, and it
+    passed its build and test there."""
     problems = []
     by_name: dict[str, set[str]] = {}
     unique: dict[str, WheelFacts] = {}
@@ -101,6 +102,7 @@ def check_wheels(view: SetView, platforms: Iterable[Platform]) -> list[Problem]:
                 )
     built = built_platforms(view)
     tagged = [(w, wheel_tags(w.filename)) for w in unique.values()]
+    tested = {(w.filename, w.platform) for w in view.wheels}
     for platform in platforms:
         supported = supported_tags(platform)
         serving: dict[str, list[str]] = {}
@@ -108,9 +110,25 @@ def check_wheels(view: SetView, platforms: Iterable[Platform]) -> list[Problem]:
             if tags_of_wheel & supported:
                 serving.setdefault(wheel.project, []).append(wheel.filename)
         for recipe in sorted(view.recipes.values(), key=lambda r: r.name):
+            files = sorted(serving.get(recipe.name, []))
+            untested = [f for f in files if (f, platform.id) not in tested]
+            if len(files) == 1 and untested and platform.id in built:
+                # The root index is one index for every platform: pip there takes this
+                # wheel by its tags, whether or not it was ever tested there.
+                problems.append(
+                    recipe_problem(
+                        recipe,
+                        "C013",
+                        "(wheel)",
+                        f"{files[0]} would install on {platform.id} from the root index, "
+                        f"but it has not passed its build and test there",
+                        f"run `ipwhl build {recipe.name} --platform {platform.id}` and make it "
+                        "pass (its log says what failed); a wheel must be tested wherever its "
+                        "tags let pip install it",
+                    )
+                )
             if not recipe.selects(platform.id):
                 continue
-            files = sorted(serving.get(recipe.name, []))
             if len(files) > 1:
                 problems.append(
                     recipe_problem(

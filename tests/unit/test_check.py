@@ -229,6 +229,20 @@ def test_a_missing_wheel_on_a_built_platform(tmp_path: Path) -> None:
     )
 
 
+def test_a_wheel_served_where_it_was_not_tested(tmp_path: Path) -> None:
+    # The pure wheel passed on cp312 only; its cp39 job failed, yet by its tags the root
+    # index serves it there. cp39 is built (another project has a wheel there).
+    farm = farm_of(tmp_path, pure_recipe("lib"), pure_recipe("app"))
+    wheels = [*everywhere(wheel("app")), wheel("lib", platform=PURE)]
+    assert only(check(view_of(farm, wheels)), "C013") == (
+        "lib.toml: (wheel): lib-1.0.0-py3-none-any.whl would install on linux-x86_64-cp39 "
+        "from the root index, but it has not passed its build and test there | "
+        "fix: run `ipwhl build lib --platform linux-x86_64-cp39` and make it pass (its log "
+        "says what failed); a wheel must be tested wherever its tags let pip install it"
+    )
+    assert check(view_of(farm, [*everywhere(wheel("app")), *everywhere(wheel("lib"))])).ok
+
+
 def test_requested_extras_are_part_of_the_closure(tmp_path: Path) -> None:
     farm = farm_of(tmp_path, pure_recipe("app"), pure_recipe("lib"))
     wheels = everywhere(wheel("app", requires=("lib[fast]",))) + everywhere(
