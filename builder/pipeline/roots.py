@@ -2,8 +2,10 @@
 
 Each package is fetched by its pinned sha256 and its files unpacked with `dpkg-deb -x`,
 in the lock's (sorted) order; no maintainer script runs, so nothing but the packages'
-own bytes ends up in the root. The merged-/usr links Debian makes at install time are
-added. The root is renamed into place only when whole, under the lock's sha256.
+own bytes ends up in the root. Two things Debian makes at install time are made here
+from those bytes: the merged-/usr links, and the CA bundle ca-certificates' postinst
+writes (every certificate it ships, as its default configuration enables them all). The
+root is renamed into place only when whole, under the lock's sha256.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def install(root: Root, cache: Path) -> Path:
         for top in _MERGED:
             if not (staging / top).exists() and (staging / "usr" / top).is_dir():
                 (staging / top).symlink_to(f"usr/{top}")
+        _write_ca_bundle(staging)
         staging.chmod(0o755)  # mkdtemp's 0700 would shut out the sandbox's user
         staging.rename(home)
     except BaseException as e:
@@ -55,3 +58,20 @@ def install(root: Root, cache: Path) -> Path:
             return home
         raise
     return home
+
+
+def _write_ca_bundle(root: Path) -> None:
+    """`/etc/ssl/certs/ca-certificates.crt`, as `update-ca-certificates` writes it: the
+    shipped certificates in path order, each ending in a newline. PyPy's ssl, unlike
+    CPython's, raises when the default CA file is missing, so `ssl.create_default_context()`
+    (aiohttp calls it on import) needs it."""
+    shipped = root / "usr/share/ca-certificates"
+    if not shipped.is_dir():
+        return
+    certificates = sorted(shipped.rglob("*.crt"), key=lambda p: p.relative_to(shipped).as_posix())
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    with bundle.open("wb") as out:
+        for certificate in certificates:
+            text = certificate.read_bytes()
+            out.write(text if text.endswith(b"\n") else text + b"\n")

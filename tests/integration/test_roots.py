@@ -39,8 +39,11 @@ def test_the_sid_root_runs_cpython_3_14_3_15_and_pypy_in_the_sandbox(
     home = roots.install(load_root(REPO, "sid-pythons"), sdist_cache)
     job = tmp_path / "job"
     job.mkdir()
+    # A default SSL context loads the root's CA bundle: PyPy raises without one
+    # (aiohttp makes such a context on import).
     program = (
         "import sys, sqlite3, ssl, ctypes, venv; "
+        "assert len(ssl.create_default_context().get_ca_certs()) > 100; "
         "print(sys.implementation.name, sys.version_info[:2], os.getuid())"
     )
     found = []
