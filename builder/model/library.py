@@ -1,6 +1,6 @@
 """Native libraries: `libraries/<name>.toml`, each a source tarball pinned by sha256 and
 how to build it. The farm builds them with the pinned toolchain for each target that
-needs them; wheels link them statically. Codes L001-L008."""
+needs them; wheels link them statically. Codes L001-L009."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from builder.model.patches import Patch, read_patches
 from builder.model.tomlfields import Collector, Fields, read_toml
 
 SECTIONS = {"library", "source", "build"}
 LIBRARY_KEYS = {"name", "version", "license"}
-SOURCE_KEYS = {"url", "sha256", "subdir"}
+SOURCE_KEYS = {"url", "sha256", "subdir", "patches"}
 BUILD_KEYS = {
     "system", "configure", "sources", "include-dirs", "headers", "defines", "archive", "depends",
     "make-dirs", "programs", "targets",
@@ -44,6 +45,7 @@ class Library:
     sha256: str
     system: BuildSystem
     subdir: str = ""  # the library's directory inside the tarball (a bundled copy)
+    patches: tuple[Patch, ...] = ()  # libraries/patches/<name>/, applied to the tarball's tree
     depends: tuple[str, ...] = ()  # libraries it links: built first, found by the build
     configure: tuple[str, ...] = ()  # autotools: ./configure's; cmake: -D; openssl: Configure's
     make_dirs: tuple[str, ...] = ()  # autotools: make and install only these directories
@@ -102,11 +104,14 @@ def _load_one(path: Path, collector: Collector) -> Library | None:
         collector.add(code="L006", file=path, field="source.subdir",
                       message=f"{subdir!r} leaves the source tree",
                       fix="name a directory in the tarball, e.g. src/libsodium")  # fmt: skip
+    patches = read_patches(source, directory=path.parent / "patches" / (name or path.stem),
+                           code="L009", collector=collector)  # fmt: skip
     if len(collector.problems) != start:
         return None
     return Library(
         name=name, version=version, license=license_, url=url, sha256=sha256,
-        system=BuildSystem(system), subdir=subdir, depends=build.str_list("depends"),
+        system=BuildSystem(system), subdir=subdir, patches=tuple(patches),
+        depends=build.str_list("depends"),
         configure=build.str_list("configure"), make_dirs=build.str_list("make-dirs"),
         targets=build.str_list("targets"),
         programs=build.str_list("programs"),

@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name, is_normalized_name
 from packaging.version import InvalidVersion, Version
 
 from builder.model.data import build_tools, strings
+from builder.model.patches import Patch, read_patches
 from builder.model.tomlfields import Collector, Fields, read_toml
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
@@ -68,12 +69,6 @@ BUILD_KEYS = {
     "timeout",
 }
 TEST_KEYS = {"imports", "compiled-imports", "commands"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Patch:
-    path: Path
-    sha256: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,19 +241,8 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             message=f"{sha256!r} is not 64 lower-case hex digits",
             fix="copy `digests.sha256` of the sdist from PyPI's JSON API",
         )
-    patches = []
-    for i, patch_name in enumerate(source.str_list("patches")):
-        patch_path = path.parent / "patches" / (name or path.stem) / patch_name
-        if Path(patch_name).name != patch_name or not patch_path.is_file():
-            collector.add(
-                code="R010",
-                file=path,
-                field=f"source.patches[{i}]",
-                message=f"no patch file {patch_path}",
-                fix=f"add the patch under recipes/patches/{name or path.stem}/ or remove it",
-            )
-            continue
-        patches.append(Patch(path=patch_path, sha256=_sha256_file(patch_path)))
+    patches = read_patches(source, directory=path.parent / "patches" / (name or path.stem),
+                           code="R010", collector=collector)  # fmt: skip
 
     env = build.str_table("env")
     for key in env:

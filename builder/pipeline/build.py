@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 from builder.errors import BuildError
 from builder.logged import run_into_log, tail
 from builder.model.lock import Pin
+from builder.model.patches import Patch
 from builder.model.recipe import Recipe
 from builder.pipeline.sandbox import Sandbox
 
@@ -171,8 +172,10 @@ def uv_install(
     )
 
 
-def apply_patches(recipe: Recipe, source: Path, *, log: Path, env: dict[str, str]) -> None:
-    for patch in recipe.patches:
+def apply_patches(
+    patches: Iterable[Patch], source: Path, *, log: Path, env: dict[str, str]
+) -> None:
+    for patch in patches:
         run_logged(
             ["patch", "-p1", "--forward", "--batch", "-i", str(patch.path)],
             log=log,

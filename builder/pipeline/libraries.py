@@ -24,7 +24,12 @@ from builder.atomic import atomic_path
 from builder.errors import BuildError
 from builder.model.library import BuildSystem, Library
 from builder.pipeline import toolchain
-from builder.pipeline.build import network_isolation_works, reset_dir, run_logged
+from builder.pipeline.build import (
+    apply_patches,
+    network_isolation_works,
+    reset_dir,
+    run_logged,
+)
 from builder.pipeline.fetch import extract_sdist, fetch_by_hash
 from builder.pipeline.sandbox import Sandbox
 from builder.pipeline.store import canonical_json
@@ -71,6 +76,8 @@ def library_inputs(
     }
     if library.system is BuildSystem.CMAKE:
         found["cmake"] = toolchain.pinned_cmake().describe()
+    if library.patches:  # absent, not empty, without: no unpatched library's hash moves
+        found["patches"] = {p.path.name: p.sha256 for p in library.patches}
     return found
 
 
@@ -206,6 +213,7 @@ def _build(
         fix="if upstream really changed the tarball, review it and update source.sha256",
     )
     tree = extract_sdist(source, work / "src")
+    apply_patches(library.patches, tree, log=log, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
     if library.subdir:
         tree = tree / library.subdir
         if not tree.is_dir():

@@ -17,7 +17,13 @@ from builder.pipeline import toolchain
 from builder.pipeline.backends import backend_for
 from builder.pipeline.collection import current
 from builder.pipeline.inputs import input_hash
-from builder.pipeline.libraries import deterministic_tar, finding, library_hash, pkg_config_file
+from builder.pipeline.libraries import (
+    deterministic_tar,
+    finding,
+    library_hash,
+    library_inputs,
+    pkg_config_file,
+)
 from builder.pipeline.store import Record, Store
 from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, write
 
@@ -226,3 +232,34 @@ def test_a_wheel_linking_a_changed_library_is_no_longer_current(tmp_path: Path) 
     )
     missing = current(load_farm(root), store).missing
     assert missing[("demo-ext", platform)].startswith("not built from the current")
+
+
+def test_a_library_patch_is_an_input_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    text = GOOD.format(sha="0" * 64, system="autotools", extra="").replace(
+        "[build]", 'patches = ["fix.patch"]\n[build]'
+    )
+    found, problems = _load(tmp_path, text)
+    assert found == {}
+    assert [(p.code, p.field) for p in problems] == [("L009", "source.patches[0]")]  # type: ignore[attr-defined]
+    assert "libraries/patches/libdemo/" in problems[0].fix  # type: ignore[attr-defined]
+
+    def hash_now() -> str:
+        collector = Collector()
+        libraries = load_libraries(tmp_path / "libraries", collector)
+        assert not collector.problems
+        return library_hash(libraries, "libdemo", toolchain.pinned_zig(), "x86_64-linux-gnu.2.17")
+
+    write(tmp_path / "libraries" / "patches" / "libdemo" / "fix.patch", "one\n")
+    first = hash_now()
+    write(tmp_path / "libraries" / "patches" / "libdemo" / "fix.patch", "two\n")
+    assert hash_now() != first
+    # Without patches, the inputs have no `patches` key at all: the hashes of the
+    # libraries already built do not move.
+    write(tmp_path / "libraries" / "libdemo.toml", GOOD.format(sha="0" * 64, system="autotools",
+                                                              extra=""))  # fmt: skip
+    collector = Collector()
+    libraries = load_libraries(tmp_path / "libraries", collector)
+    inputs = library_inputs(
+        libraries["libdemo"], toolchain.pinned_zig(), "x86_64-linux-gnu.2.17", {}
+    )
+    assert "patches" not in inputs

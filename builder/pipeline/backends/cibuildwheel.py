@@ -385,7 +385,7 @@ def build_wheel(
     package = sdist.absolute()
     if recipe.patches:
         package = unpack(recipe, sdist, work_dir / "sdist")
-        apply_patches(recipe, package, log=log, env=dict(os.environ))
+        apply_patches(recipe.patches, package, log=log, env=dict(os.environ))
     out = work_dir / "wheelhouse"
     argv = [
         sys.executable,

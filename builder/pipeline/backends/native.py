@@ -167,7 +167,7 @@ class NativeBackend:
             _refuse_tools_the_root_cannot_run(job.recipe, job.platform, settings.cache)
         source = unpack(job.recipe, task.sdist, directory / "sdist")
         env_of_tools = tool_env(settings)
-        build.apply_patches(job.recipe, source, log=log, env=env_of_tools)
+        build.apply_patches(job.recipe.patches, source, log=log, env=env_of_tools)
         venv = directory / "env"
         depends = Store(root=settings.store, run=settings.run).copy_out(
             task.depends_wheels, directory / "depends"
