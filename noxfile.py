@@ -44,10 +44,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff and mypy --strict over the builder."""
+    """ruff and mypy --strict over the builder and its tools."""
     _install(session, "lint")
-    session.run("ruff", "check", "builder", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "builder")
+    session.run("ruff", "check", "builder", "tools", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "builder", "tools")
     session.run("mypy")
 
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.commands.check import gather
 from builder.curation.check import check
+from builder.curation.view import gather
 from builder.model.farm import load_farm
 from builder.paths import default_cache
 from builder.pipeline.collection import current

@@ -2,14 +2,16 @@
 
 Cold means an empty store: every wheel, native library and build backend of the set is
 built and tested again; downloads (sdists, crates, the toolchain) come from the cache
-where it has them and are fetched within the run where not (a fresh machine). The run orders its builds by the longest
-chain first (builder/pipeline/estimates.py). It is measured against two bounds no
-order can beat on these cores, the sum of job times over the cores and the longest
-chain of build dependencies (both from this run's own times), and with `--compare`
-against the peer order, by name, built cold again in the same run.
+where it has them and are fetched within the run where not (a fresh machine). The run
+orders its builds by the longest chain first (builder/pipeline/estimates.py). It is
+measured against two bounds no order can beat on these cores, the sum of job times over
+the cores and the longest chain of build dependencies (both from this run's own times),
+and with `--compare` against the peer order, by name, built cold again in the same run.
 
 `--store PATH` keeps the (empty at start) store of the first run for later use, e.g.
-`ipwhl check` or `nox -s times`.
+`ipwhl check`, `nox -s times` or `ipwhl build` of another platform. That run builds at the
+default build root, an input of every build, so that a later `ipwhl build` reuses its
+wheels; without `--store` the runs build under a temporary directory.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 from builder.model.farm import load_farm
+from builder.paths import DEFAULT_BUILD_ROOT
 from builder.pipeline.estimates import longest_chains
 from builder.pipeline.executor import Outcome
 from builder.pipeline.plan import build_graph
@@ -75,11 +78,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ipwhl-bench-full-") as tmp:
         base = Path(tmp)
 
-        def run_settings(store: Path) -> Settings:
-            return settings(store=store, cache=cache, build_root=base / "build-root",
-                            jobs=args.jobs)  # fmt: skip
+        def run_settings(store: Path, build_root: Path = base / "build-root") -> Settings:
+            return settings(store=store, cache=cache, build_root=build_root, jobs=args.jobs)
 
-        first = run_settings(args.store or base / "longest" / "store")
+        first = (
+            run_settings(args.store, DEFAULT_BUILD_ROOT)
+            if args.store
+            else run_settings(base / "longest" / "store")
+        )
         wall, outcomes = cold_run(args.projects, args.platform, first)
         rows += summary("longest first", wall, outcomes, args.jobs)
         longest = sorted(outcomes, key=lambda o: -o.seconds)[:12]

@@ -141,7 +141,7 @@ def fill(root: Path, store: Path, cache: Path, build_root: Path) -> int:
         run_build = staticmethod(stand_in_build)
         run_test = staticmethod(stand_in_test)
 
-    executor.jobs_ = StandIn  # type: ignore[assignment]
+    executor.jobs_ = StandIn  # type: ignore[assignment,attr-defined]
     farm = load_farm(root)
     chosen = select(farm, [], [])
     run_settings = settings(

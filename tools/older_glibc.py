@@ -133,6 +133,12 @@ def main() -> int:
         sys.exit("run as root: debootstrap, mounts and chroot need it")
     minor = args.platform.rsplit("-cp", 1)[1]
     minor = f"{minor[0]}.{minor[1:]}"
+    if minor not in CPYTHON:
+        # Debian's pool holds no python3.12 (no release shipped it), and an interpreter
+        # built on this machine needs its newer glibc: nothing pinned runs 3.12 there.
+        sys.exit(f"--platform {args.platform}: no CPython {minor} source is pinned here "
+                 f"(CPYTHON in {Path(__file__).name} has {', '.join(CPYTHON)}); "
+                 "use one of those platforms, or pin an orig tarball of Debian's pool")  # fmt: skip
     chroot = chroot_for(args.suite, PACKAGES)
     python = cpython_in(chroot, minor)
     farm = load_farm(ROOT)

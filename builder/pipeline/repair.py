@@ -14,9 +14,10 @@ import platform as host
 import re
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from packaging.tags import parse_tag
 from packaging.utils import parse_wheel_filename
 
 from builder.errors import RepairError
@@ -128,27 +129,47 @@ REPAIRERS: dict[OS, Repairer] = {
 }
 
 
-def retag_pure(wheel: Path, tag: str, out_dir: Path) -> Path:
-    """A pure wheel for one platform only: `py3-none-any` becomes `tag` (file name and
-    WHEEL's Tag lines), so that no other interpreter takes the fallback a compiled
-    recipe's sdist builds on PyPy. The normalizer rewrites RECORD after."""
+def retag(wheel: Path, tag: str, out_dir: Path) -> Path:
+    """`wheel` under another tag set (`tag` may be compressed: `py3-none-a.b`), in its
+    file name and in WHEEL's Tag lines, one line per tag. A pure wheel built on PyPy
+    for that platform alone, so that no other interpreter takes the fallback a compiled
+    recipe's sdist builds there; a program's wheel for every interpreter."""
     stem = wheel.name[: -len(".whl")].rsplit("-", 3)[0]
-    out = out_dir / f"{stem}-{tag}.whl"
     with zipfile.ZipFile(wheel) as source:
-        entries = {i.filename: source.read(i) for i in source.infolist() if not i.is_dir()}
-    meta = next(n for n in entries if n.count("/") == 1 and n.endswith(".dist-info/WHEEL"))
-    kept = [line for line in entries[meta].decode().splitlines() if not line.startswith("Tag:")]
-    entries[meta] = "".join(f"{line}\n" for line in [*kept, f"Tag: {tag}"]).encode()
-    record = meta.removesuffix("WHEEL") + "RECORD"
+        meta = next(n for n in source.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/WHEEL"))  # fmt: skip
+        lines = source.read(meta).decode().splitlines()
+    kept = [line for line in lines if not line.startswith("Tag:")]
+    tags = [f"Tag: {t}" for t in sorted(str(t) for t in parse_tag(tag))]
+    wheel_file = "".join(f"{line}\n" for line in [*kept, *tags]).encode()
+    return rewrite_members(wheel, out_dir / f"{stem}-{tag}.whl", {meta: wheel_file})
+
+
+def program_tag(wheel: Path) -> str:
+    """The tag of a program's wheel: py3-none and the platforms it was repaired to."""
+    platforms = sorted({t.platform for t in parse_wheel_filename(wheel.name)[3]})
+    return f"py3-none-{'.'.join(platforms)}"
+
+
+def rewrite_members(wheel: Path, out: Path, changed: Mapping[str, bytes]) -> Path:
+    """`wheel` written to `out` with these members' contents replaced and their RECORD
+    rows made to match; every other member, and each member's zip entry, as it was.
+    The normalizer rewrites the archive after."""
+    with zipfile.ZipFile(wheel) as source:
+        infos = [i for i in source.infolist() if not i.is_dir()]
+        entries = {i.filename: source.read(i) for i in infos}
+    entries |= changed
+    record = next(n for n in entries if n.count("/") == 1 and n.endswith(".dist-info/RECORD"))
     rows = list(csv.reader(io.StringIO(entries[record].decode())))
-    rows = [[meta, record_hash(entries[meta]), str(len(entries[meta]))] if row and row[0] == meta
-            else row for row in rows]  # fmt: skip
+    rows = [[row[0], record_hash(entries[row[0]]), str(len(entries[row[0]]))]
+            if row and row[0] in changed else row for row in rows]  # fmt: skip
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(rows)
     entries[record] = text.getvalue().encode()
+    out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for filename, data in entries.items():
-            target.writestr(filename, data)
+        for info in infos:
+            target.writestr(info, entries[info.filename])
     return out
 
 

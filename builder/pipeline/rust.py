@@ -11,9 +11,7 @@ directory source; the build itself has no network.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import platform as host
 import shutil
@@ -27,7 +25,7 @@ from pathlib import Path
 from builder.errors import BuildError, DataError
 from builder.model.data import data_path, load_data
 from builder.pipeline.fetch import fetch_by_hash
-from builder.pipeline.normalize import record_hash
+from builder.pipeline.repair import rewrite_members
 
 _REGISTRIES = (
     "registry+https://github.com/rust-lang/crates.io-index",
@@ -302,29 +300,15 @@ def remap_sboms(wheel: Path, out_dir: Path, prefixes: dict[str, str]) -> Path:
     directory, under the build root, which would make the wheel differ from a rebuild
     elsewhere. The same wheel when there is nothing to replace."""
     with zipfile.ZipFile(wheel) as source:
-        infos = [i for i in source.infolist() if not i.is_dir()]
-        entries = {i.filename: source.read(i) for i in infos}
+        sboms = {n: source.read(n) for n in source.namelist()
+                 if "/sboms/" in n and n.split("/", 1)[0].endswith(".dist-info")}  # fmt: skip
     changed = {}
-    for name, data in entries.items():
-        if "/sboms/" in name and name.split("/", 1)[0].endswith(".dist-info"):
-            new = data
-            for old, replacement in sorted(prefixes.items(), key=lambda p: -len(p[0])):
-                new = new.replace(old.encode(), replacement.encode())
-            if new != data:
-                changed[name] = new
+    for name, data in sboms.items():
+        new = data
+        for old, replacement in sorted(prefixes.items(), key=lambda p: -len(p[0])):
+            new = new.replace(old.encode(), replacement.encode())
+        if new != data:
+            changed[name] = new
     if not changed:
         return wheel
-    entries |= changed
-    record = next(n for n in entries if n.count("/") == 1 and n.endswith(".dist-info/RECORD"))
-    rows = list(csv.reader(io.StringIO(entries[record].decode())))
-    rows = [[row[0], record_hash(entries[row[0]]), str(len(entries[row[0]]))]
-            if row and row[0] in changed else row for row in rows]  # fmt: skip
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(rows)
-    entries[record] = text.getvalue().encode()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / wheel.name
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in infos:
-            target.writestr(info, entries[info.filename])
-    return out
+    return rewrite_members(wheel, out_dir / wheel.name, changed)

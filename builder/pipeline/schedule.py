@@ -45,12 +45,12 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
-def priority(pure: bool, chain: float) -> tuple[float, ...]:
-    """Where a build goes among the ready ones. Pure builds first: every other
-    platform's reuse of them waits on them. Then the longest chain it starts
-    (`estimates.longest_chains`): a long job started last keeps one worker busy while
-    the others idle."""
-    return (0 if pure else 1, -chain)
+def priority(chain: float) -> tuple[float, ...]:
+    """Where a build goes among the ready ones: the longest chain it starts first
+    (`estimates.longest_chains`); a long chain started last keeps one worker busy while
+    the others idle. A pure build every other platform reuses needs no rule of its own:
+    the reuses wait on it, so they are in its chain."""
+    return (-chain,)
 
 
 @dataclass(frozen=True, kw_only=True)

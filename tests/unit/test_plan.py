@@ -228,6 +228,28 @@ def test_an_abi3_wheel_is_not_reused_on_a_platform_promising_an_older_glibc(
     }
 
 
+def test_a_program_is_built_once_per_os_and_arch_and_serves_pypy_too(tmp_path: Path) -> None:
+    """maturin's wheel holds no extension module: cp311 builds it for every
+    interpreter of linux-x86_64, PyPy's included, and aarch64 has its own (and
+    cibuildwheel's aarch64-cp312, another backend, one of its own)."""
+    from builder.pipeline.plan import build_platform
+
+    real = load_real_platforms()
+    recipes = recipes_from(tmp_path, recipe_doc("tool", program=True))
+    linux = [p for pid, p in real.items() if pid.startswith("linux-")]
+    built_on = {
+        p.id: build_platform(recipes["tool"], p, linux, real[PURE_PLATFORM]).id for p in linux
+    }
+    assert {pid: base for pid, base in built_on.items() if "x86_64" in pid} == {
+        f"linux-x86_64-{tag}": "linux-x86_64-cp311"
+        for tag in ("cp311", "cp312", "cp313", "cp314", "cp315", "pp311")
+    }
+    assert {pid: base for pid, base in built_on.items() if "aarch64" in pid} == {
+        f"linux-aarch64-{tag}": "linux-aarch64-cp312" if tag == "cp312" else "linux-aarch64-cp311"
+        for tag in ("cp311", "cp312", "cp313", "cp314", "cp315", "pp311")
+    }
+
+
 def test_a_compiled_dependency_is_never_taken_from_another_platform(
     tmp_path: Path, platforms: dict[str, Any]
 ) -> None:

@@ -577,6 +577,17 @@ def test_tools_are_the_pinned_build_tools(tmp_path: Path) -> None:
     assert "ninja" in problem.fix and "toolchains.toml" in problem.fix
 
 
+@pytest.mark.parametrize("kind", ["pure", "abi3"])
+def test_a_program_is_neither_pure_nor_abi3(tmp_path: Path, kind: str) -> None:
+    recipe = load_recipe(tmp_path / "a", with_(recipe_doc(), "build", program=True))
+    assert recipe.program and not recipe.pure and not recipe.abi3
+    with pytest.raises(InputError) as caught:
+        load_recipe(tmp_path / "b", with_(recipe_doc(), "build", program=True, **{kind: True}))
+    problem = find_problem(caught.value.problems, code="R026", file="demo-pkg.toml",
+                           field="build.program")  # fmt: skip
+    assert kind in problem.message and "py3-none-<platform>" in problem.fix
+
+
 # Any value in any known key: the loader returns a recipe or raises InputError, never
 # anything else. (source.url is left out and project.name = '' assumed away: both are
 # known bugs pinned by the xfail tests above.)
@@ -587,6 +598,7 @@ KEYS = (
         ("build", k)
         for k in (
             "pure",
+            "program",
             "rust",
             "tools",
             "env",

@@ -18,14 +18,12 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from builder.curation.facts import supported_tags
-from builder.errors import BuildError, InterpreterNotFound
+from builder.errors import InterpreterNotFound
 from builder.model.library import Library
 from builder.model.platform import OS, BackendName, Platform, ToolchainName
 from builder.model.recipe import Recipe
-from builder.pipeline import build, emulation, libraries, repair, rooted, rust, toolchain
+from builder.pipeline import build, emulation, libraries, repair, rooted, rust, toolchain, wheelkind
 from builder.pipeline import sandbox as sandbox_
-from builder.pipeline.build import dropped_extension_reason
 from builder.pipeline.fetch import unpack
 from builder.pipeline.interpreters import Interpreter, find_interpreter
 from builder.pipeline.libraries import library_hash
@@ -208,19 +206,25 @@ class NativeBackend:
             isolate_network=task.isolate_network,
             sandbox=confined,
         )
-        _refuse_a_mislabelled_wheel(task, wheel, log)
+        wheelkind.refuse_a_mislabelled_wheel(job, wheel, log)
         if job.recipe.rust and job.platform.toolchain is ToolchainName.ZIG:
             wheel = rust.remap_sboms(wheel, directory / "remapped", _sbom_paths(directory))
         (directory / "repaired").mkdir()
         if repair.is_pure(wheel) and not job.recipe.pure:  # pure-on-pypy, on PyPy
-            return repair.retag_pure(wheel, _pypy_tag(job.platform), directory / "repaired")
-        return repair.repair_wheel(
+            return repair.retag(wheel, _pypy_tag(job.platform), directory / "repaired")
+        repaired = repair.repair_wheel(
             wheel,
             platform=job.platform,
             out_dir=directory / "repaired",
             log=log,
             source_date_epoch=task.source_date_epoch,
         )
+        # setuptools-rust tags a program's wheel for the interpreter that built it;
+        # scikit-build-core's wheel.py-api = "py3" and maturin's bin bindings do not.
+        tag = repair.program_tag(repaired)
+        if job.recipe.program and not repaired.name.endswith(f"-{tag}.whl"):
+            return repair.retag(repaired, tag, directory / "program")
+        return repaired
 
     def test(self, task: TestTask, directory: Path, log: Path) -> tuple[str, ...]:
         """Install exactly the built wheel and its closure into a clean venv; run the
@@ -420,52 +424,3 @@ def _interpreter(platform: Platform) -> Interpreter:
             fix=f"install CPython {platform.python_version} (pyenv install, or uv python install)",
         )
     return found
-
-
-def _refuse_a_mislabelled_wheel(task: BuildTask, wheel: Path, log: Path) -> None:
-    job = task.job
-    pure = repair.is_pure(wheel)
-    # A platform tag is not proof of an extension: setuptools tags a wheel by the
-    # extensions it declares, even when building them failed and was skipped.
-    compiled = job.recipe.expects_extension(job.platform.implementation)
-    if not job.recipe.pure and not compiled:
-        if not pure:
-            raise BuildError(
-                f"{job.recipe.name} built {wheel.name}, a platform wheel, on PyPy, but its "
-                "recipe says pure-on-pypy = true",
-                fix=f"remove pure-on-pypy from [build] in {job.recipe.path}",
-            )
-        return
-    if compiled and (pure or not repair.has_compiled_code(wheel)):
-        # Backends with an optional extension fall back to pure Python when they cannot
-        # compile it; publishing that wheel would silently ship a slower package.
-        why = dropped_extension_reason(log.read_text(errors="replace"))
-        raise BuildError(
-            f"{job.recipe.name} built {wheel.name} without its compiled extension "
-            f"(the recipe says pure = false): {why}",
-            fix="give the build what it lacked (a Debian package in build.system-packages "
-            f"for a missing header, a compiler); the log is {log}",
-        )
-    if not pure and job.recipe.pure:
-        raise BuildError(
-            f"{job.recipe.name} built {wheel.name}, a platform wheel, but its recipe says "
-            "pure = true",
-            fix=f"set `pure = false` under [build] in {job.recipe.path}",
-        )
-    tags = parse_wheel_filename(wheel.name)[3]
-    if not pure and not tags & supported_tags(job.platform):
-        raise BuildError(
-            f"{job.recipe.name} built {wheel.name}, which {job.platform.id}'s interpreter "
-            f"would not install (its abi is {job.platform.abi})",
-            fix=f"correct interpreter (or abi, for PyPy) in {job.platform.path}",
-        )
-    abi3 = all(tag.abi == "abi3" for tag in tags)
-    # PyPy has no stable ABI: an abi3 recipe builds a wheel for the interpreter there.
-    if abi3 != (job.recipe.abi3 and job.platform.implementation == "cpython"):
-        should = "true" if abi3 else "false"
-        raise BuildError(
-            f"{job.recipe.name} built {wheel.name}, but its recipe says abi3 = "
-            f"{str(job.recipe.abi3).lower()}",
-            fix=f"set `abi3 = {should}` under [build] in {job.recipe.path}: an abi3 wheel "
-            "is built once per OS and arch and reused by every later interpreter",
-        )
