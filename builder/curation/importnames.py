@@ -179,3 +179,21 @@ def _dirs_of_modules(members: dict[str, bytes | None]) -> set[str]:
             parts = rel.removeprefix("src/").split("/")[:-1]
             dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
     return dirs
+
+
+def stubs_test(imports: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """PEP 561 stub-only packages (`requests-stubs`) cannot be imported: the imports that
+    remain, and a command that parses every stub file each of them installs instead."""
+    stubs = tuple(n for n in imports if n.endswith("-stubs"))
+    if not stubs:
+        return imports, ()
+    names = ", ".join(f'"{n}"' for n in stubs)  # inside the shell's single quotes
+    command = (
+        "python -c 'import ast, pathlib, sysconfig; "
+        'p = pathlib.Path(sysconfig.get_paths()["purelib"]); '
+        f"ds = [p / d for d in ({names},)]; "
+        'fs = [f for d in ds for f in sorted(d.rglob("*.pyi"))]; '
+        'assert all(any(d.rglob("*.pyi")) for d in ds), ds; '
+        "[ast.parse(f.read_text()) for f in fs]'"
+    )
+    return tuple(n for n in imports if n not in stubs), (command,)

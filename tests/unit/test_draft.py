@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from email.message import Message
 from pathlib import Path
@@ -23,6 +25,7 @@ from builder.curation.draft import (
     own_programs_required,
     python_versions,
 )
+from builder.curation.importnames import stubs_test
 from builder.curation.pypi import File, Release
 from builder.curation.upstream import (
     guess_abi3,
@@ -534,3 +537,25 @@ def test_a_tool_the_set_builds_as_a_program_is_drafted_as_a_build_requirement(
         ("cmake", "ninja"),
         (),
     )
+
+
+def test_a_stub_only_package_is_tested_by_parsing_its_stubs(tmp_path: Path) -> None:
+    imports, commands = stubs_test(("psutil-stubs",))
+    assert imports == ()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", where],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stubs = Path(purelib) / "psutil-stubs"
+
+    def passes() -> bool:
+        env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin"}
+        return subprocess.run(["sh", "-c", commands[0]], env=env, check=False).returncode == 0
+
+    stubs.mkdir()
+    assert not passes()  # installed nothing
+    (stubs / "__init__.pyi").write_text("def cpu_count(logical: bool = ...) -> int | None: ...\n")
+    assert passes()
+    (stubs / "_common.pyi").write_text("def broken(:\n")
+    assert not passes()
