@@ -28,13 +28,17 @@ def guess_pure_on_pypy(release: pypi.Release) -> bool:
 def guess_abi3(release: pypi.Release) -> bool:
     """Whether upstream builds one abi3 wheel per platform for CPython (cryptography,
     pynacl): every compiled CPython wheel on PyPI says abi3. Without wheels, no guess.
-    Free-threaded wheels (cp314t, abi3t) are left out: the set builds no free-threaded
-    interpreter, and cryptography ships one beside its abi3 wheels."""
+    Free-threaded wheels (cp314t, abi3t) and WebAssembly ones (Pyodide's, built per
+    interpreter) are left out: the set builds neither, and cryptography ships free-threaded
+    ones beside its abi3 wheels, ast-serialize Pyodide's."""
     abis = {
         tag.abi
         for wheel in release.wheels
         for tag in parse_wheel_filename(wheel.filename)[3]
-        if tag.platform != "any" and tag.interpreter.startswith("cp") and not tag.abi.endswith("t")
+        if tag.platform != "any"
+        and not tag.platform.endswith("_wasm32")
+        and tag.interpreter.startswith("cp")
+        and not tag.abi.endswith("t")
     }
     return abis == {"abi3"}
 

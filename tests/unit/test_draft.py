@@ -236,6 +236,10 @@ def test_pure_from_wheels_else_from_the_sdist(
         (["demo-1.0-cp311-abi3-manylinux_2_28_x86_64.whl",
           "demo-1.0-cp314-cp314t-manylinux_2_28_x86_64.whl",
           "demo-1.0-cp315-abi3.abi3t-manylinux_2_28_x86_64.whl"], True),
+        # ast-serialize: Pyodide's wheels are built per interpreter, its others are abi3.
+        (["demo-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+          "demo-1.0-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
+          "demo-1.0-cp313-cp313-pyodide_2025_0_wasm32.whl"], True),
         (["demo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
           "demo-1.0-cp311-abi3-manylinux_2_17_x86_64.whl"], False),
         (["demo-1.0-cp312-cp312-win_amd64.whl"], False),
