@@ -56,8 +56,8 @@ def _built_with_current_backends(
 ) -> bool:
     """A wheel is current only if built the way the farm builds now: with the set's own
     wheel for every pin the set holds (not PyPI's, as `--backends-from pypi` does), each
-    of them a wheel of the recipe's current version (`made`: sha256 -> (project, version)
-    of the store's records)."""
+    of them a wheel of the recipe's current version, built from its recipe as it is now
+    (`made`: sha256 -> (project, version) of the store's records)."""
     own = set(
         bootstrap.own_backends(recipe, lock, farm.recipes)
         if lock is not None and bootstrap.installs_own(platform, BackendsFrom.SET)
@@ -102,7 +102,12 @@ def current(farm: Farm, store: Store) -> Collection:
     made: dict[str, set[tuple[str, str]]] = {}
     for found in by_job.values():
         for record in found:
-            made.setdefault(record.wheel_sha256, set()).add((record.project, record.version))
+            # A backend's wheel counts only when built from its recipe as it is now: a
+            # wheel of the same version from an older recipe (maturin before its `sbom`
+            # feature) would leave the builds it made current beside their rebuilds.
+            own = farm.recipes.get(record.project)
+            if own is None or record.inputs.get("recipe") == own.file_sha256:
+                made.setdefault(record.wheel_sha256, set()).add((record.project, record.version))
     pure = farm.pure_platform
     every = list(farm.platforms.values())
     for recipe in sorted(farm.recipes.values(), key=lambda r: r.name):
