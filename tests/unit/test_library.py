@@ -110,11 +110,15 @@ def test_a_library_archive_names_no_time_owner_or_build_path(tmp_path: Path) -> 
     assert {(m.mtime, m.uid, m.gid, m.mode) for m in members} == {(0, 0, 0, 0o644)}
 
 
-def test_a_subdir_that_leaves_the_tarball_is_refused(tmp_path: Path) -> None:
-    text = GOOD.format(sha="0" * 64, system="autotools", extra="").replace(
-        "[build]", 'subdir = "../elsewhere"\n[build]'
+def _with_source(line: str) -> str:
+    """A good library file with one more line in its [source] table."""
+    return GOOD.format(sha="0" * 64, system="autotools", extra="").replace(
+        "[build]", f"{line}\n[build]"
     )
-    found, problems = _load(tmp_path, text)
+
+
+def test_a_subdir_that_leaves_the_tarball_is_refused(tmp_path: Path) -> None:
+    found, problems = _load(tmp_path, _with_source('subdir = "../elsewhere"'))
     assert found == {}
     assert [(p.code, p.field) for p in problems] == [("L006", "source.subdir")]  # type: ignore[attr-defined]
 
@@ -235,10 +239,7 @@ def test_a_wheel_linking_a_changed_library_is_no_longer_current(tmp_path: Path) 
 
 
 def test_a_library_patch_is_an_input_and_a_missing_one_is_refused(tmp_path: Path) -> None:
-    text = GOOD.format(sha="0" * 64, system="autotools", extra="").replace(
-        "[build]", 'patches = ["fix.patch"]\n[build]'
-    )
-    found, problems = _load(tmp_path, text)
+    found, problems = _load(tmp_path, _with_source('patches = ["fix.patch"]'))
     assert found == {}
     assert [(p.code, p.field) for p in problems] == [("L009", "source.patches[0]")]  # type: ignore[attr-defined]
     assert "libraries/patches/libdemo/" in problems[0].fix  # type: ignore[attr-defined]
