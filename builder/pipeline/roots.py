@@ -2,10 +2,13 @@
 
 Each package is fetched by its pinned sha256 and its files unpacked with `dpkg-deb -x`,
 in the lock's (sorted) order; no maintainer script runs, so nothing but the packages'
-own bytes ends up in the root. Two things Debian makes at install time are made here
-from those bytes: the merged-/usr links, and the CA bundle ca-certificates' postinst
-writes (every certificate it ships, as its default configuration enables them all). The
-root is renamed into place only when whole, under the lock's sha256.
+own bytes ends up in the root. Three things Debian makes at install time are made here:
+the merged-/usr links; the CA bundle ca-certificates' postinst writes (every certificate
+it ships, as its default configuration enables them all); and, as base-passwd's preinst
+does, an /etc/passwd and /etc/group naming root and nobody, the sandbox's user (libpq
+asks for its user's name before it connects). The root is renamed into place only when
+whole, under the lock's sha256 and the version of this layout, so a root unpacked by an
+older farm is never taken for one made now.
 """
 
 from __future__ import annotations
@@ -21,11 +24,20 @@ from builder.model.root import Root
 from builder.pipeline.fetch import fetch_by_hash
 
 _MERGED = ("bin", "sbin", "lib", "lib64")
+# Bumped when what `install` makes from the same packages changes (2: the users).
+_LAYOUT = 2
+# base-passwd's passwd.master and group.master, cut to the two users a job can be.
+_USERS = "".join(
+    f"{line}\n"
+    for line in ("root:x:0:0:root:/root:/bin/sh",
+                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin")
+)  # fmt: skip
+_GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
 def install(root: Root, cache: Path) -> Path:
-    """The unpacked root: `<cache>/roots/<lock sha256>`."""
-    home = cache / "roots" / root.sha256
+    """The unpacked root: `<cache>/roots/<lock sha256>-<layout>`."""
+    home = cache / "roots" / f"{root.sha256}-{_LAYOUT}"
     if home.is_dir():
         return home
     home.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +62,7 @@ def install(root: Root, cache: Path) -> Path:
             if not (staging / top).exists() and (staging / "usr" / top).is_dir():
                 (staging / top).symlink_to(f"usr/{top}")
         _write_ca_bundle(staging)
+        _write_users(staging)
         staging.chmod(0o755)  # mkdtemp's 0700 would shut out the sandbox's user
         staging.rename(home)
     except BaseException as e:
@@ -58,6 +71,15 @@ def install(root: Root, cache: Path) -> Path:
             return home
         raise
     return home
+
+
+def _write_users(root: Path) -> None:
+    for name, text in (("passwd", _USERS), ("group", _GROUP)):
+        path = root / "etc" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            path.chmod(0o644)
 
 
 def _write_ca_bundle(root: Path) -> None:
