@@ -30,7 +30,7 @@ from builder.tree.gather import gather
 from builder.tree.layout import plan_tree
 from builder.tree.model import FileSource, Inputs, Wheel
 from builder.tree.write import cache_path, load_cid_cache
-from tests.fixtures.farm_files import make_farm, platform_doc, recipe_doc, snapshot
+from tests.fixtures.farm_files import dumps, make_farm, platform_doc, recipe_doc, snapshot
 
 P312, P311, P313 = "linux-x86_64-cp312", "linux-x86_64-cp311", "linux-x86_64-cp313"
 SDIST = b"an sdist"  # tests.fixtures.farm_files.SHA is its sha256
@@ -478,3 +478,44 @@ def test_a_spare_file_changed_after_assembly_is_rewritten(
     result = synthetic.assemble(out)
     fresh = synthetic.assemble(tmp_path / "fresh")
     assert result.root == fresh.root == cid_of_path(result.tree)
+
+
+def test_a_build_is_current_only_with_its_backends_wheel_from_the_recipe_as_it_is_now(
+    synthetic: Synthetic,
+) -> None:
+    """demo-ext built with the set's demo-backend: current while that wheel is of the
+    backend's recipe as it is now; not once the backend's recipe changed (a feature
+    added, the version the same), though the old wheel is still in the store."""
+    root = synthetic.root
+    backend_recipe = root / "recipes" / "demo-backend.toml"
+    backend_recipe.write_text(dumps(recipe_doc("demo-backend", pure=True)))
+    text = (root / "recipes" / "demo-ext.toml").read_text()
+    assert "[build]" not in text
+    (root / "recipes" / "demo-ext.toml").write_text(
+        text + '\n[build]\ndepends = ["demo-backend"]\n'
+    )
+    backend = synthetic.put_wheel("demo-backend", P312, "py3-none-any")
+    farm = synthetic.farm
+    recipe, plat = farm.recipes["demo-ext"], farm.platforms[P312]
+    filename, data = wheel_bytes("demo-ext", str(recipe.version), "cp312-cp312-linux_x86_64")
+    path = synthetic.tmp / "incoming" / filename
+    path.write_bytes(data)
+    inputs: dict[str, Any] = {
+        "kind": "build", "recipe": recipe.file_sha256, "platform": plat.file_sha256,
+        "sdist": recipe.sha256, "patches": {p.path.name: p.sha256 for p in recipe.patches},
+        "build-requirements": [], "build-depends": {"demo-backend": backend.wheel_sha256},
+    }  # fmt: skip
+    built = Record(
+        project="demo-ext", version=str(recipe.version), platform=P312,
+        input_hash=input_hash(inputs), inputs=inputs, wheel=filename,
+        wheel_sha256=synthetic.store.put_file(path), wheel_size=len(data), built_on=P312,
+        network_isolated=True, tests=("import demo_ext",),
+    )  # fmt: skip
+    synthetic.store.put_record(built)
+    assert current(farm, synthetic.store).wheels[("demo-ext", P312)] == built
+
+    # The backend's recipe changes (maturin got its `sbom` feature); its version does not.
+    backend_recipe.write_text(backend_recipe.read_text() + "# built another way\n")
+    after = current(synthetic.farm, synthetic.store)
+    assert ("demo-ext", P312) not in after.wheels
+    assert ("demo-ext", P312) in after.missing
