@@ -22,6 +22,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
+
 from builder.errors import BuildError, DataError
 from builder.model.data import data_path, load_data
 from builder.pipeline.fetch import fetch_by_hash
@@ -147,6 +149,42 @@ def locked_crates(source: Path) -> tuple[Crate, ...]:
     """Every registry package of every Cargo.lock in an unpacked sdist."""
     locks = sorted(p for p in source.rglob("Cargo.lock") if "target" not in p.parts)
     return crates_of({str(p.relative_to(source)): p.read_bytes() for p in locks}, source.name)
+
+
+def require_rust_version(source: Path, pinned: str, *, project: str) -> None:
+    """Refuse, before any crate is fetched, an sdist whose Cargo.toml asks for a newer
+    rustc than the pinned one (`rust-version`, of a package or a workspace): cargo would
+    refuse it only after the crates and the build environment were made."""
+    newest: tuple[Version, str, str, str] | None = None
+    for manifest in sorted(source.rglob("Cargo.toml")):
+        rel = manifest.relative_to(source)
+        if "target" in rel.parts:
+            continue
+        try:
+            doc = tomllib.loads(manifest.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue  # cargo says what is wrong with it, with the build's log
+        workspace = doc.get("workspace") or {}
+        tables = (("package", doc.get("package")), ("workspace.package", workspace.get("package")))
+        for field, table in tables:
+            asked = table.get("rust-version") if isinstance(table, dict) else None
+            if not isinstance(asked, str):
+                continue  # absent, or `{ workspace = true }`: the workspace's says it
+            try:
+                wanted = Version(asked)
+            except InvalidVersion:
+                continue
+            if wanted > Version(pinned) and (newest is None or wanted > newest[0]):
+                newest = (wanted, asked, str(rel), f"{field}.rust-version")
+    if newest is not None:
+        _, asked, where, field = newest
+        raise BuildError(
+            f"recipes/{project}.toml: the sdist's {where}: {field} = {asked!r} is newer than "
+            f"the pinned rustc {pinned}",
+            fix=f"choose a release of {project} whose Cargo.toml asks for rustc {pinned} or "
+            "older (`ipwhl bump NAME VERSION`), or raise [rust] in builder/data/"
+            "toolchains.toml (every Rust wheel of the set is rebuilt)",
+        )
 
 
 def sdist_crates(sdist: Path) -> tuple[Crate, ...]:

@@ -89,6 +89,32 @@ def test_a_crate_from_git_or_an_sdist_without_a_lock_is_refused(tmp_path: Path) 
     assert "crates.io release" in caught.value.fix
 
 
+def test_an_sdist_asking_for_a_newer_rustc_is_refused_before_any_crate(tmp_path: Path) -> None:
+    """uv-build 0.13.6 asks for rustc 1.97 in its workspace; its crates inherit it."""
+    (tmp_path / "Cargo.toml").write_text(
+        '[workspace]\nmembers = ["crates/*"]\n[workspace.package]\nrust-version = "1.97.0"\n'
+    )
+    member = tmp_path / "crates" / "uv-build"
+    member.mkdir(parents=True)
+    (member / "Cargo.toml").write_text(
+        '[package]\nname = "uv-build"\nrust-version = { workspace = true }\n'
+    )
+    # A crate's own build output is not the sdist's.
+    (tmp_path / "target" / "x").mkdir(parents=True)
+    (tmp_path / "target" / "x" / "Cargo.toml").write_text('[package]\nrust-version = "9.0"\n')
+    with pytest.raises(BuildError) as caught:
+        rust.require_rust_version(tmp_path, "1.95.0", project="uv-build")
+    assert caught.value.message == (
+        "recipes/uv-build.toml: the sdist's Cargo.toml: workspace.package.rust-version = "
+        "'1.97.0' is newer than the pinned rustc 1.95.0"
+    )
+    assert "ipwhl bump" in caught.value.fix and "toolchains.toml" in caught.value.fix
+    rust.require_rust_version(tmp_path, "1.97.0", project="uv-build")  # as new: fine
+    (tmp_path / "Cargo.toml").write_text('[workspace]\nmembers = ["crates/*"]\n')
+    (member / "Cargo.toml").write_text('[package]\nname = "uv-build"\nrust-version = "1.95"\n')
+    rust.require_rust_version(tmp_path, "1.95.0", project="uv-build")  # 1.95 == 1.95.0
+
+
 def test_vendored_crates_are_checked_and_unpacked_for_cargo(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -350,7 +350,9 @@ def _compilers(task: BuildTask, directory: Path, source: Path, log: Path) -> dic
     scripts = toolchain.wrapper_scripts(str(binary), target)
     rust_home = Path("$RUST")
     if job.recipe.rust:
-        rust_home = rust.install(rust.pinned_rust(job.platform.arch), task.settings.cache)
+        pinned = rust.pinned_rust(job.platform.arch)
+        rust.require_rust_version(source, pinned.version, project=job.recipe.name)
+        rust_home = rust.install(pinned, task.settings.cache)
         scripts |= toolchain.build_machine_script(str(binary), host.machine())
         scripts |= rust.wrapper_scripts(str(binary), target)
         vendored = directory.parent / "cargo-vendor"
