@@ -41,11 +41,15 @@ def test_the_sid_root_runs_cpython_3_14_3_15_and_pypy_in_the_sandbox(
     job.mkdir()
     # A default SSL context loads the root's CA bundle: PyPy raises without one
     # (aiohttp makes such a context on import). The job's user has a name (libpq asks).
+    # Imports read the standard library's bytecode (the same bytes wherever the root is
+    # unpacked: the next test compares two unpacks file by file).
     program = (
         "import sys, sqlite3, ssl, ctypes, venv, pwd, grp; "
         "assert len(ssl.create_default_context().get_ca_certs()) > 100; "
         "assert pwd.getpwuid(os.getuid()).pw_name == 'nobody', pwd.getpwuid(os.getuid()); "
         "assert grp.getgrgid(os.getgid()).gr_name == 'nogroup'; "
+        # The standard library's bytecode is in the root, as Debian's postinst makes it.
+        "import json; assert os.path.isfile(json.__spec__.cached), json.__spec__; "
         "print(sys.implementation.name, sys.version_info[:2], os.getuid())"
     )
     found = []
