@@ -109,15 +109,18 @@ def provide(
     sysroot: Path,
     log: Path,
     sandboxed: bool = False,
+    timeout: float = 1800,
 ) -> dict[str, str]:
     """Unpack each library (built first if the store lacks it) under `sysroot`; return
     the flags and pkg-config settings that let a build find them there. `libraries`
-    holds every dependency before what needs it (`model.library.closure`)."""
+    holds every dependency before what needs it (`model.library.closure`). A library is
+    built within the job that first needs it, each step within that recipe's
+    `build.timeout` (OpenBLAS's make took more than 1800 s on a busy machine)."""
     known = {library.name: library for library in libraries}
     reset_dir(sysroot)
     for library in libraries:
         archive = _built(library, known, tools=tools, cache=cache, store=store, log=log,
-                         sandboxed=sandboxed)  # fmt: skip
+                         sandboxed=sandboxed, timeout=timeout)  # fmt: skip
         with tarfile.open(archive) as tar:
             tar.extractall(sysroot, filter="data")
     # The .pc files name /ipwhl/<name>: pointed at this sysroot here, not through
@@ -165,6 +168,7 @@ def _built(
     store: Path,
     log: Path,
     sandboxed: bool,
+    timeout: float,
 ) -> Path:
     key = library_hash(known, library.name, tools.zig, tools.target)
     archive = store / "libraries" / f"{key}.tar"
@@ -188,7 +192,7 @@ def _built(
                     with tarfile.open(store / "libraries" / f"{dep_key}.tar") as tar:
                         tar.extractall(work / "sysroot", filter="data")
                 prefix = _build(library, tools=tools, cache=cache, work=work, log=log,
-                                sandboxed=sandboxed)  # fmt: skip
+                                sandboxed=sandboxed, timeout=timeout)  # fmt: skip
                 with atomic_path(archive, mode=0o444) as tmp:
                     tmp.write_bytes(deterministic_tar(prefix, library.name, library.programs))
             finally:
@@ -204,6 +208,7 @@ def _build(
     work: Path,
     log: Path,
     sandboxed: bool,
+    timeout: float,
 ) -> Path:
     source = fetch_by_hash(
         library.url,
@@ -302,7 +307,7 @@ def _build(
             argv = confined.wrap(step, cwd=tree)
         elif network_isolation_works():
             argv = ["unshare", "-n", "--", *step]
-        run_logged(argv, log=log, env=env, cwd=tree, timeout=1800,
+        run_logged(argv, log=log, env=env, cwd=tree, timeout=timeout,
                    what=f"{library.name}: {' '.join(Path(a).name for a in step[:2])}")  # fmt: skip
     prefix = destdir / PREFIX.lstrip("/") / library.name
     if not (prefix / "include").is_dir() or not list((prefix / "lib").glob("*.a")):

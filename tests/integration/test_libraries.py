@@ -4,7 +4,9 @@ and usable by a static link that names only the top library."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import shutil
 import subprocess
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from builder.errors import BuildError
 from builder.model.farm import load_farm
-from builder.model.library import closure
+from builder.model.library import closure, load_libraries
+from builder.model.tomlfields import Collector
 from builder.pipeline import libraries, toolchain
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -87,3 +91,45 @@ def test_libraries_with_dependencies_build_alone_and_link_statically(
         "-lpng16",
         "-lz",
     ]  # dependents first
+
+
+def test_a_library_build_stops_at_its_recipes_timeout_and_leaves_nothing(
+    tmp_path: Path, sdist_cache: Path
+) -> None:
+    """A library is built inside the job that first needs it, within that recipe's
+    build.timeout (numpy's 3600 s covers OpenBLAS, whose make once took more than the
+    1800 s libraries had); a step that runs out of time leaves no archive."""
+    top = tmp_path / "src" / "libslow-1.0"
+    top.mkdir(parents=True)
+    (top / "Makefile").write_text("libs:\n\tsleep 60\n")
+    tarball = tmp_path / "libslow-1.0.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(top, arcname="libslow-1.0")
+    sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    (cache / "libraries" / sha).mkdir(parents=True)
+    shutil.copyfile(tarball, cache / "libraries" / sha / "libslow_1.0.orig.tar.gz")
+    (tmp_path / "libraries").mkdir()
+    (tmp_path / "libraries" / "libslow.toml").write_text(
+        '[library]\nname = "libslow"\nversion = "1.0"\nlicense = "MIT"\n[source]\n'
+        'url = "http://deb.debian.org/debian/pool/main/libs/libslow/libslow_1.0.orig.tar.gz"\n'
+        f'sha256 = "{sha}"\n[build]\nsystem = "make"\ntargets = ["libs"]\n'
+    )
+    collector = Collector()
+    found = load_libraries(tmp_path / "libraries", collector)
+    assert not collector.problems
+    zig = toolchain.pinned_zig()
+    store = tmp_path / "store"
+    with pytest.raises(BuildError) as caught:
+        libraries.provide(
+            [found["libslow"]],
+            tools=libraries.Tools(zig=zig, zig_binary=toolchain.install(zig, sdist_cache),
+                                  target=TARGET),
+            cache=cache, store=store, sysroot=tmp_path / "sysroot", log=tmp_path / "log",
+            sandboxed=True, timeout=2,
+        )  # fmt: skip
+    assert caught.value.message.startswith("libslow: make -j") and "timed out after 2 s" in (
+        caught.value.message
+    )
+    assert "build.timeout in the recipe" in caught.value.fix
+    assert list((store / "libraries").glob("*")) == []

@@ -368,7 +368,7 @@ def _compilers(task: BuildTask, directory: Path, source: Path, log: Path) -> dic
             list(task.libraries),
             tools=libraries.Tools(zig=zig, zig_binary=binary, target=target),
             cache=task.settings.cache, store=task.settings.store, sysroot=directory / "sysroot",
-            log=log, sandboxed=task.settings.sandbox != sandbox_.NONE,
+            log=log, sandboxed=task.settings.sandbox != sandbox_.NONE, timeout=job.recipe.timeout,
         )  # fmt: skip
         for key, value in provided.items():
             joint = ":" if key == "PATH" else " "
