@@ -117,8 +117,7 @@ def _compile_stdlib(root: Root, staging: Path) -> None:
         argv = [
             shutil.which("bwrap") or "bwrap", "--bind", str(staging / "usr"), "/usr",
             "--ro-bind", str(staging / "etc"), "/etc",
-            *(arg for top in _MERGED if (staging / top).is_symlink()
-              for arg in ("--symlink", f"usr/{top}", f"/{top}")),
+            *(arg for top in _MERGED for arg in _top_level(staging, top)),
             "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",  # noqa: S108
             "--unshare-all", "--die-with-parent", "--",
             f"/usr/bin/{binary.name}", "-c", _COMPILE, inside,
@@ -134,6 +133,17 @@ def _compile_stdlib(root: Root, staging: Path) -> None:
                 fix="check that bubblewrap runs here and, for a foreign arch, that qemu-user "
                 "is registered with binfmt_misc (apt-get install qemu-user-static)",
             )
+
+
+def _top_level(staging: Path, top: str) -> tuple[str, ...]:
+    """/lib and the like: links into /usr in a merged root (sid's), directories of their
+    own in one whose packages predate the merge (bookworm's keep the loader in /lib)."""
+    path = staging / top
+    if path.is_symlink():
+        return ("--symlink", str(path.readlink()), f"/{top}")
+    if path.is_dir():
+        return ("--ro-bind", str(path), f"/{top}")
+    return ()
 
 
 def _write_users(root: Path) -> None:
