@@ -9,11 +9,14 @@ and what it needs) alone, then every other backend with the set's wheels of the
 backends it asks for. Both runs start from empty stores, in one checkout. When every
 wheel is the same, a backend of the set makes exactly what PyPI's wheel of it makes,
 so building once more with the set's own wheels gives these bytes again: the fixed point.
+Each store is filled by its own kind of run only, so `--work DIR` may keep them between
+runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -72,15 +75,22 @@ def main() -> int:
         help="platforms to build on (default: linux-x86_64-cp312, where pure wheels are built)",
     )  # fmt: skip
     parser.add_argument("-j", "--jobs", default="2")
+    parser.add_argument(
+        "--work", type=Path, default=None,
+        help="keep the two stores here (default: a temporary directory); a run stopped "
+        "midway goes on from what each store holds",
+    )  # fmt: skip
     args = parser.parse_args()
     names, planned = backends()
     extra = ["-j", args.jobs]
     for glob in args.platform or ["linux-x86_64-cp312"]:
         extra += ["--platform", glob]
     print(f"backends the set builds for itself ({len(names)}): {' '.join(names)}")
-    with tempfile.TemporaryDirectory(prefix="ipwhl-bootstrap-") as tmp:
-        pypi = run(Path(tmp), "pypi", planned, extra)
-        own = run(Path(tmp), "set", planned, extra)
+    with contextlib.ExitStack() as stack:
+        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="ipwhl-bootstrap-")))  # fmt: skip
+        pypi = run(work, "pypi", planned, extra)
+        own = run(work, "set", planned, extra)
     keys = sorted(set(pypi) | set(own))
     same = 0
     print(f"\n{'project':26} {'platform':20} {'PyPI-built':14} {'set-built':14} "
