@@ -12,9 +12,9 @@ it imports again, in a read-only /usr, and under qemu that is most of a test's t
 (`import json, email.parser, importlib.metadata`: 15 s of CPU on arm64). It is written
 by each interpreter of the root, in the root, in hash mode without checking the source
 (the root never changes under its sha256), so the same lock gives the same bytes
-anywhere. The root is renamed into place only when
-whole, under the lock's sha256 and the version of this layout, so a root unpacked by an
-older farm is never taken for one made now.
+anywhere. The root is renamed into place only when whole, under the lock's sha256 and
+the version of this layout, so a root unpacked by an older farm is never taken for one
+made now.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from builder.atomic import sweep, temporary_prefix
 from builder.errors import BuildError
 from builder.model.root import Root
 from builder.pipeline.fetch import fetch_by_hash
+from builder.pipeline.sandbox import top_levels
 
 _MERGED = ("bin", "sbin", "lib", "lib64")
 # Bumped when what `install` makes from the same packages changes (2: the users;
@@ -117,7 +118,7 @@ def _compile_stdlib(root: Root, staging: Path) -> None:
         argv = [
             shutil.which("bwrap") or "bwrap", "--bind", str(staging / "usr"), "/usr",
             "--ro-bind", str(staging / "etc"), "/etc",
-            *(arg for top in _MERGED for arg in _top_level(staging, top)),
+            *top_levels(staging),
             "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",  # noqa: S108
             "--unshare-all", "--die-with-parent", "--",
             f"/usr/bin/{binary.name}", "-c", _COMPILE, inside,
@@ -133,17 +134,6 @@ def _compile_stdlib(root: Root, staging: Path) -> None:
                 fix="check that bubblewrap runs here and, for a foreign arch, that qemu-user "
                 "is registered with binfmt_misc (apt-get install qemu-user-static)",
             )
-
-
-def _top_level(staging: Path, top: str) -> tuple[str, ...]:
-    """/lib and the like: links into /usr in a merged root (sid's), directories of their
-    own in one whose packages predate the merge (bookworm's keep the loader in /lib)."""
-    path = staging / top
-    if path.is_symlink():
-        return ("--symlink", str(path.readlink()), f"/{top}")
-    if path.is_dir():
-        return ("--ro-bind", str(path), f"/{top}")
-    return ()
 
 
 def _write_users(root: Path) -> None:

@@ -69,17 +69,26 @@ def describe(enabled: bool) -> str:
     return found
 
 
-def _system(root: Path = Path("/")) -> list[str]:
-    """The read-only system: this machine's, or a root of pinned packages (`roots`)."""
-    args = ["--ro-bind", str(root / "usr"), "/usr"]
-    if (root / "etc").is_dir():
-        args += ["--ro-bind", str(root / "etc"), "/etc"]
+def top_levels(root: Path) -> list[str]:
+    """/bin, /lib and the like of `root`: links into /usr in a merged system, read-only
+    directories of their own in one whose packages predate the merge (bookworm's keep
+    the loader in /lib)."""
+    args: list[str] = []
     for top in _MERGED:
         path = root / top.lstrip("/")
         if path.is_symlink():
             args += ["--symlink", str(path.readlink()), top]
         elif path.is_dir():
             args += ["--ro-bind", str(path), top]
+    return args
+
+
+def _system(root: Path = Path("/")) -> list[str]:
+    """The read-only system: this machine's, or a root of pinned packages (`roots`)."""
+    args = ["--ro-bind", str(root / "usr"), "/usr"]
+    if (root / "etc").is_dir():
+        args += ["--ro-bind", str(root / "etc"), "/etc"]
+    args += top_levels(root)
     # A fresh tmpfs at /tmp and /run inside the sandbox: not the host's, which hold sockets.
     # /dev/shm too, writable by the job's user: multiprocessing's semaphores live there.
     private = ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run",  # noqa: S108
